@@ -1,0 +1,52 @@
+"""Every error the gateway answers is JSON in the SDK's shape: {"detail": {"msg": ...}},
+or {"detail": [{loc, msg, type}]} for a request that breaks the schema (422)."""
+
+import logging
+
+from flask import jsonify
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, msg: str, headers: dict | None = None):
+        super().__init__(msg)
+        self.status = status
+        self.msg = msg
+        self.headers = headers or {}
+
+
+def error_response(status: int, msg: str, headers: dict | None = None):
+    response = jsonify({"detail": {"msg": msg}})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def validation_response(exc: ValidationError):
+    detail = [{"loc": ["body", *map(str, e["loc"])], "msg": e["msg"], "type": e["type"]}
+              for e in exc.errors(include_url=False, include_context=False)]
+    response = jsonify({"detail": detail})
+    response.status_code = 422
+    return response
+
+
+def register(app) -> None:
+    app.register_error_handler(ApiError, lambda e: error_response(e.status, e.msg, e.headers))
+    app.register_error_handler(ValidationError, validation_response)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def _http_error(exc: HTTPException):
+    messages = {413: "Request body too large.", 404: "Not found.",
+                405: "Method not allowed.", 415: "Unsupported media type."}
+    return error_response(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
+
+
+def _unexpected(exc: Exception):
+    # Never a stack trace to the client; the log has it.
+    log.exception("unhandled error")
+    return error_response(500, "Internal server error.")

@@ -1,0 +1,19 @@
+"""Typed access to what create_app() attaches to the app."""
+
+from flask import current_app
+
+
+def redis():
+    return current_app.extensions["redis"]
+
+
+def celery():
+    return current_app.extensions["celery"]
+
+
+def catalog():
+    return current_app.extensions["catalog"]
+
+
+def media():
+    return current_app.extensions["media"]

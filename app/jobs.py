@@ -1,0 +1,120 @@
+"""A job's life in the database: created queued, then moved by the workers' events.
+
+Every transition is idempotent: an event for a job already final is ignored, so a job
+re-run after a crash, or an event delivered twice, never changes an outcome twice."""
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from app.media import MediaStore
+from app.models import FINAL_STATUSES, QUEUED, STARTED, Job, JobEvent
+from tasks import names
+from tasks.messages import JobEvent as WorkerEvent
+from tasks.messages import JobMessage, encode_bytes
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def from_unix(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+def new_job(api_key_id: int, pipeline: str, model_id: str, params: dict, units: int,
+            queue: str) -> Job:
+    created = now()
+    job = Job(id=str(uuid.uuid4()), api_key_id=api_key_id, pipeline=pipeline,
+              model_id=model_id, params=params, billable_units=units, queue=queue,
+              status=QUEUED, attempts=0, created_at=created)
+    job.events.append(JobEvent(status=QUEUED, at=created, detail={"queue": queue}))
+    return job
+
+
+def enqueue(celery, job: Job, inputs: dict[str, bytes]) -> None:
+    message = JobMessage(job_id=job.id, pipeline=job.pipeline, model_id=job.model_id,
+                         params=job.params,
+                         inputs={k: encode_bytes(v) for k, v in inputs.items()})
+    celery.send_task(names.RUN_JOB, args=[message.model_dump()], queue=job.queue,
+                     task_id=job.id)
+
+
+def apply_event(session, event: WorkerEvent, media: MediaStore) -> Job | None:
+    """Applies a worker's event under a row lock. Returns the job when its state changed."""
+    job = session.scalar(select(Job).where(Job.id == event.job_id).with_for_update())
+    if job is None or job.status in FINAL_STATUSES:
+        return None
+    at = from_unix(event.at)
+    job.worker = event.worker
+    job.attempts = max(job.attempts, event.attempt)
+    if event.status == STARTED:
+        _start(job, event, at)
+        return job
+    if job.started_at is None and event.started_at is not None:
+        # The recorder may take a job's final event before its started one.
+        _start(job, event, from_unix(event.started_at))
+    _finish(job, event, at, media)
+    return job
+
+
+def _start(job: Job, event: WorkerEvent, at: datetime) -> None:
+    job.status = STARTED
+    job.started_at = at
+    job.events.append(JobEvent(status=STARTED, at=at,
+                               detail={"worker": event.worker, "attempt": event.attempt}))
+
+
+def _finish(job: Job, event: WorkerEvent, at: datetime, media: MediaStore) -> None:
+    if event.status == "succeeded":
+        images = []
+        for index, output in enumerate(event.outputs):
+            name = media.name_for(job.id, index, output.content_type)
+            media.put(name, output.raw())
+            images.append({"media": name, "seed": output.seed, "nsfw": output.nsfw})
+        job.result = {"images": images}
+    job.status = event.status
+    job.error = event.error
+    job.finished_at = at
+    job.timings = event.timings or None
+    job.events.append(JobEvent(status=event.status, at=at,
+                               detail={"worker": event.worker, "error": event.error}))
+
+
+def render_result(result: dict | None, base_url: str) -> dict | None:
+    """The Livepeer answer, {"images": [{"url", "seed", "nsfw"}]}, for this host."""
+    if result is None:
+        return None
+    return {"images": [{"url": f"{base_url}media/{img['media']}", "seed": img["seed"],
+                        "nsfw": img["nsfw"]} for img in result["images"]]}
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def public_view(job: Job, base_url: str, live_progress: dict | None) -> dict:
+    if job.status == "succeeded":
+        progress = 1.0
+    elif live_progress:
+        progress = live_progress["progress"]
+    else:
+        progress = 0.0
+    return {
+        "id": job.id,
+        "status": job.status,
+        "pipeline": job.pipeline,
+        "model_id": job.model_id,
+        "progress": progress,
+        "worker": job.worker,
+        "attempts": job.attempts,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "billable_units": job.billable_units,
+        "result": render_result(job.result, base_url),
+        "error": job.error,
+        "timings": job.timings,
+        "history": [{"status": e.status, "at": iso(e.at)} for e in job.events],
+    }

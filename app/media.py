@@ -1,0 +1,45 @@
+"""Where results live: files named by an HMAC of (job, index), served by the gateway.
+
+The name is unguessable without the secret, and recording a result twice writes the same
+names, so a retried recording never orphans a file."""
+
+import hashlib
+import hmac
+import os
+import re
+import tempfile
+from pathlib import Path
+
+EXTENSIONS = {"image/png": ".png", "video/mp4": ".mp4", "image/jpeg": ".jpg"}
+CONTENT_TYPES = {ext: ctype for ctype, ext in EXTENSIONS.items()}
+_NAME = re.compile(r"^[0-9a-f]{48}\.(png|mp4|jpg)$")
+
+
+class MediaStore:
+    def __init__(self, directory: str | Path, secret: str):
+        if not secret:
+            raise ValueError("MEDIA_SECRET must be set")
+        self.directory = Path(directory)
+        self.secret = secret.encode()
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def name_for(self, job_id: str, index: int, content_type: str) -> str:
+        digest = hmac.new(self.secret, f"{job_id}/{index}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:48] + EXTENSIONS[content_type]
+
+    def put(self, name: str, data: bytes) -> None:
+        """Atomic: a reader sees the whole file or none."""
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, self.directory / name)
+
+    def path(self, name: str) -> Path | None:
+        if not _NAME.match(name):
+            return None
+        path = self.directory / name
+        return path if path.is_file() else None
+
+    @staticmethod
+    def content_type(name: str) -> str:
+        return CONTENT_TYPES[Path(name).suffix]

@@ -1,0 +1,70 @@
+"""The gateway's tables: API keys, jobs and each job's status history."""
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+JsonColumn = JSON().with_variant(JSONB(), "postgresql")
+
+QUEUED, STARTED, SUCCEEDED, FAILED, CANCELED, ABORTED = (
+    "queued", "started", "succeeded", "failed", "canceled", "aborted")
+FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELED, ABORTED})
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex; never the key
+    prefix: Mapped[str] = mapped_column(String(16))  # shown to admins to tell keys apart
+    role: Mapped[str] = mapped_column(String(16), default="user")  # user | admin
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    pipeline: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict] = mapped_column(JsonColumn)
+    billable_units: Mapped[int] = mapped_column(BigInteger)
+    queue: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), index=True, default=QUEUED)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # {"images": [{"media": name, "seed": int, "nsfw": bool}]}: media names, not URLs,
+    # so the answer can be rendered for whichever host the client reached.
+    result: Mapped[dict | None] = mapped_column(JsonColumn)
+    error: Mapped[str | None] = mapped_column(Text)
+    timings: Mapped[dict | None] = mapped_column(JsonColumn)
+
+    events: Mapped[list["JobEvent"]] = relationship(
+        back_populates="job", order_by="JobEvent.at", cascade="all, delete-orphan")
+
+
+class JobEvent(Base):
+    """One row per status change, with when it happened and who reported it."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[dict | None] = mapped_column(JsonColumn)
+
+    job: Mapped[Job] = relationship(back_populates="events")

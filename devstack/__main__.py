@@ -1,0 +1,106 @@
+"""`make run`: the whole stack on this machine, in the foreground.
+
+Starts what DATABASE_URL / REDIS_URL do not point at (embedded PostgreSQL, Redis with
+AOF), migrates, builds the tiny demo models, writes an API key to .run/api_key and an
+admin key to .run/admin_key, then runs the Procfile with honcho. Ctrl-C stops everything
+it started; the data stays under .run/ for the next run.
+"""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from devstack.servers import Postgres, Redis, python_env
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / ".run"
+GATEWAY_PORT = os.environ.get("GATEWAY_PORT", "8935")
+
+
+def secret_file(path: Path) -> str:
+    """A secret made once and kept, so media URLs survive a restart."""
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def ensure_key(env: dict, path: Path, name: str, admin: bool) -> None:
+    """Keeps a key file that still opens the database; makes a new one otherwise."""
+    from app.auth import create_key, hash_key
+    from app.db import make_sessionmaker, transaction
+    from app.models import ApiKey
+    from sqlalchemy import select
+
+    sessions = make_sessionmaker(env["DATABASE_URL"])
+    with transaction(sessions) as session:
+        if path.exists():
+            found = session.scalar(select(ApiKey).where(
+                ApiKey.key_hash == hash_key(path.read_text().strip()),
+                ApiKey.revoked_at.is_(None)))
+            if found is not None:
+                return
+        key = create_key(session, name, "admin" if admin else "user")
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+
+
+def prepare(env: dict) -> None:
+    from app.cli import upgrade_database
+    from workers.tiny import build_missing
+
+    upgrade_database(env["DATABASE_URL"])
+    build_missing(Path(env["MODELS_DIR"]))
+    ensure_key(env, RUN / "api_key", "dev", admin=False)
+    ensure_key(env, RUN / "admin_key", "dev-admin", admin=True)
+
+
+def main() -> int:
+    RUN.mkdir(exist_ok=True)
+    started = []
+    env = {
+        "MODELS_FILE": os.environ.get("MODELS_FILE", str(ROOT / "models.json")),
+        "MODELS_DIR": os.environ.get("MODELS_DIR", str(RUN / "models")),
+        "MEDIA_DIR": os.environ.get("MEDIA_DIR", str(RUN / "media")),
+        "MEDIA_SECRET": os.environ.get("MEDIA_SECRET") or secret_file(RUN / "media_secret"),
+        "GATEWAY_PORT": GATEWAY_PORT,
+    }
+    try:
+        if "DATABASE_URL" not in os.environ:
+            started.append(Postgres(RUN / "postgres"))
+            env["DATABASE_URL"] = started[-1].url
+        if "REDIS_URL" not in os.environ:
+            started.append(Redis(RUN / "redis", int(os.environ.get("REDIS_PORT", "6390"))))
+            env["REDIS_URL"] = started[-1].url
+        env = {**{k: os.environ[k] for k in ("DATABASE_URL", "REDIS_URL") if k in os.environ},
+               **env}
+        prepare(env)
+        (RUN / "env").write_text("".join(f"export {k}='{v}'\n" for k, v in env.items()))
+        print(banner(), flush=True)
+        honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f",
+                                   str(ROOT / "Procfile")], env=python_env(env), cwd=ROOT)
+        signal.signal(signal.SIGINT, lambda *_: None)  # honcho hears Ctrl-C and stops all
+        return honcho.wait()
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def banner() -> str:
+    url = f"http://127.0.0.1:{GATEWAY_PORT}"
+    return f"""
+Gateway {url}   Flower http://127.0.0.1:5555   (keys in .run/api_key, .run/admin_key)
+Make an image (once the worker says it is ready):
+  curl -s {url}/text-to-image -H "Authorization: Bearer $(cat .run/api_key)" \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"prompt": "a lighthouse at dawn", "width": 128, "height": 128, "num_inference_steps": 4}}' \\
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["images"][0]["url"])' \\
+    | xargs curl -s -o image.png && echo saved image.png
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

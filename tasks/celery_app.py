@@ -1,0 +1,72 @@
+"""The Celery app, configured for long GPU jobs, built from the environment."""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+from tasks import names
+from tasks.catalog import Catalog
+
+# The longest a job may run; the broker's visibility timeout is derived from it so that
+# Redis never hands a running job to a second worker.
+DEFAULT_MAX_JOB_SECONDS = 1800
+
+
+def queues_for(catalog: Catalog | None) -> list[Queue]:
+    """Every queue, declared up front so Flower shows them even with no consumer."""
+    declared = [Queue(names.SETTLE_QUEUE)]
+    if catalog is None:
+        return declared
+    for pipeline in catalog.pipelines():
+        declared.append(Queue(names.cold_queue(pipeline)))
+    for entry in catalog.entries:
+        declared.append(Queue(names.model_queue(entry.pipeline, entry.model_id)))
+    return declared
+
+
+def make_celery(redis_url: str, catalog: Catalog | None = None,
+                max_job_seconds: int = DEFAULT_MAX_JOB_SECONDS) -> Celery:
+    celery = Celery("genai", broker=redis_url, backend=redis_url)
+    visibility = {"visibility_timeout": max_job_seconds + 300}
+    celery.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        result_expires=24 * 3600,
+        task_queues=queues_for(catalog),
+        task_default_queue=names.SETTLE_QUEUE,
+        # A GPU job is long and precious: ack after it ran, take one at a time, and give
+        # it back to the queue when the process running it dies.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # Celery reads the visibility timeout in three places (broker, result backend, app).
+        broker_transport_options=visibility,
+        result_backend_transport_options=visibility,
+        visibility_timeout=visibility["visibility_timeout"],
+        broker_connection_retry_on_startup=True,
+        task_track_started=True,
+        task_send_sent_event=True,
+        worker_send_task_events=True,
+        worker_enable_soft_shutdown_on_idle=True,
+        worker_soft_shutdown_timeout=max_job_seconds,
+        worker_hijack_root_logger=False,
+    )
+    return celery
+
+
+def celery_from_env() -> Celery:
+    """The app as configured by MODELS_FILE and REDIS_URL."""
+    catalog_path = os.environ.get("MODELS_FILE", "models.json")
+    catalog = Catalog.load(catalog_path) if os.path.exists(catalog_path) else None
+    return make_celery(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), catalog)
+
+
+def __getattr__(name: str):
+    """`celery --app tasks.celery_app:app ...` (Flower, inspect) builds the app on first
+    use, from the environment, instead of at import."""
+    if name == "app":
+        return celery_from_env()
+    raise AttributeError(name)

@@ -1,0 +1,53 @@
+"""The shapes of what travels between gateway and workers, as JSON."""
+
+import base64
+
+from pydantic import BaseModel, Field
+
+
+class JobMessage(BaseModel):
+    """What a worker needs to run a job: no database, no gateway."""
+
+    job_id: str
+    pipeline: str
+    model_id: str
+    params: dict
+    inputs: dict[str, str] = Field(default_factory=dict)  # name -> base64 bytes
+    deadline: float | None = None  # unix time after which the job must not start
+    attempt: int = 1
+
+
+class Output(BaseModel):
+    data: str  # base64
+    content_type: str
+    seed: int
+    nsfw: bool = False
+
+    @classmethod
+    def from_bytes(cls, data: bytes, content_type: str, seed: int, nsfw: bool = False):
+        return cls(data=encode_bytes(data), content_type=content_type, seed=seed, nsfw=nsfw)
+
+    def raw(self) -> bytes:
+        return decode_bytes(self.data)
+
+
+class JobEvent(BaseModel):
+    """A change of a job's state reported by a worker to the gateway's recorder."""
+
+    job_id: str
+    status: str  # started | succeeded | failed
+    at: float
+    started_at: float | None = None  # on final events, so history is whole in any order
+    worker: str
+    attempt: int = 1
+    outputs: list[Output] = Field(default_factory=list)
+    error: str | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+def encode_bytes(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def decode_bytes(data: str) -> bytes:
+    return base64.b64decode(data)

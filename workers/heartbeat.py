@@ -1,0 +1,49 @@
+"""A worker's heartbeat: what it is and holds, in Redis with a TTL, so the gateway
+learns what exists with no configuration and forgets a worker that stops beating."""
+
+import json
+import logging
+import threading
+import time
+
+from tasks import names
+
+log = logging.getLogger(__name__)
+
+# A worker missing three beats has dropped out.
+MISSED_BEATS = 3
+
+
+class Heartbeat:
+    def __init__(self, redis, worker_id: str, describe, interval: float = 5.0):
+        self.redis = redis
+        self.worker_id = worker_id
+        self.describe = describe  # () -> dict, called at every beat
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def beat(self) -> None:
+        state = dict(self.describe(), id=self.worker_id, at=time.time(),
+                     interval=self.interval)
+        ttl = max(1, int(self.interval * MISSED_BEATS))
+        self.redis.set(names.worker_key(self.worker_id), json.dumps(state), ex=ttl)
+
+    def start(self) -> None:
+        self.beat()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        try:
+            self.redis.delete(names.worker_key(self.worker_id))
+        except Exception:  # Redis already gone: the key expires by itself
+            log.warning("could not remove heartbeat of %s", self.worker_id)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+            except Exception:  # Redis away for a moment: try again next beat
+                log.warning("heartbeat failed", exc_info=True)
+

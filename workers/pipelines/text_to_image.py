@@ -1,0 +1,46 @@
+"""text-to-image: Stable Diffusion family pipelines through diffusers' AutoPipeline."""
+
+from tasks.messages import Output
+from workers.pipelines.base import (
+    Pipeline,
+    diffusers_step_callback,
+    generators,
+    png_bytes,
+    torch_dtype,
+)
+
+
+class TextToImage(Pipeline):
+    name = "text-to-image"
+
+    def load(self, model_path: str) -> None:
+        from diffusers import AutoPipelineForText2Image
+
+        self.pipe = AutoPipelineForText2Image.from_pretrained(
+            model_path, torch_dtype=torch_dtype(self.device)
+        ).to(self.device)
+        self.pipe.set_progress_bar_config(disable=True)
+
+    def run(self, params, inputs, on_step):
+        steps = params["num_inference_steps"]
+        count = params["num_images_per_prompt"]
+        result = self.pipe(
+            prompt=params["prompt"],
+            negative_prompt=params.get("negative_prompt") or None,
+            width=params["width"],
+            height=params["height"],
+            guidance_scale=params["guidance_scale"],
+            num_inference_steps=steps,
+            num_images_per_prompt=count,
+            generator=generators(params["seed"], count),
+            callback_on_step_end=diffusers_step_callback(on_step, steps),
+        )
+        flags = getattr(result, "nsfw_content_detected", None) or [False] * count
+        return [
+            Output.from_bytes(png_bytes(image), "image/png", params["seed"] + i, bool(flags[i]))
+            for i, image in enumerate(result.images)
+        ]
+
+    def smoke(self) -> None:
+        self.pipe(prompt="smoke", width=64, height=64, num_inference_steps=1,
+                  guidance_scale=1.0, generator=generators(0, 1))
