@@ -8,12 +8,17 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test bench deps clean-run
 
-deps: $(STAMP)
+deps: $(STAMP) node_modules/.installed
 
 $(STAMP): requirements.txt requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+# solc and anvil, pinned in package-lock.json
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
 	touch $@
 
 run: deps

@@ -33,9 +33,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["media"] = MediaStore(app.config["MEDIA_DIR"], app.config["MEDIA_SECRET"])
     errors.register(app)
 
-    from app.api import health, jobs, media, pipelines
+    from app.api import admin, docs, health, jobs, media, pipelines
 
-    for blueprint in (pipelines.bp, jobs.bp, media.bp, health.bp):
+    for blueprint in (pipelines.bp, jobs.bp, media.bp, health.bp, docs.bp, admin.bp):
         app.register_blueprint(blueprint)
 
     from app import cli

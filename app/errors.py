@@ -18,6 +18,14 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+class ValidationFailed(Exception):
+    """A schema violation found outside pydantic (a missing file part): a 422."""
+
+    def __init__(self, detail: list[dict]):
+        super().__init__("validation failed")
+        self.detail = detail
+
+
 def error_response(status: int, msg: str, headers: dict | None = None):
     response = jsonify({"detail": {"msg": msg}})
     response.status_code = status
@@ -26,8 +34,12 @@ def error_response(status: int, msg: str, headers: dict | None = None):
 
 
 def validation_response(exc: ValidationError):
-    detail = [{"loc": ["body", *map(str, e["loc"])], "msg": e["msg"], "type": e["type"]}
-              for e in exc.errors(include_url=False, include_context=False)]
+    return unprocessable([{"loc": ["body", *map(str, e["loc"])], "msg": e["msg"],
+                           "type": e["type"]}
+                          for e in exc.errors(include_url=False, include_context=False)])
+
+
+def unprocessable(detail: list[dict]):
     response = jsonify({"detail": detail})
     response.status_code = 422
     return response
@@ -36,6 +48,7 @@ def validation_response(exc: ValidationError):
 def register(app) -> None:
     app.register_error_handler(ApiError, lambda e: error_response(e.status, e.msg, e.headers))
     app.register_error_handler(ValidationError, validation_response)
+    app.register_error_handler(ValidationFailed, lambda e: unprocessable(e.detail))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
 

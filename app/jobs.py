@@ -9,8 +9,11 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from app.media import MediaStore
-from app.models import FINAL_STATUSES, QUEUED, STARTED, Job, JobEvent
-from tasks import names
+from app.models import (
+    CANCELED, FINAL_STATUSES, QUEUED, REQUEUED, STARTED, Job, JobEvent,
+)
+from tasks import control
+from tasks.dispatch import send_job
 from tasks.messages import JobEvent as WorkerEvent
 from tasks.messages import JobMessage, encode_bytes
 
@@ -33,12 +36,14 @@ def new_job(api_key_id: int, pipeline: str, model_id: str, params: dict, units: 
     return job
 
 
-def enqueue(celery, job: Job, inputs: dict[str, bytes]) -> None:
+def enqueue(celery, redis, job: Job, inputs: dict[str, bytes], deadline: float | None,
+            time_limit: float) -> None:
     message = JobMessage(job_id=job.id, pipeline=job.pipeline, model_id=job.model_id,
-                         params=job.params,
+                         queue=job.queue, params=job.params, deadline=deadline,
+                         time_limit=time_limit,
                          inputs={k: encode_bytes(v) for k, v in inputs.items()})
-    celery.send_task(names.RUN_JOB, args=[message.model_dump()], queue=job.queue,
-                     task_id=job.id)
+    control.init(redis, job.id)
+    send_job(celery, message)
 
 
 def apply_event(session, event: WorkerEvent, media: MediaStore) -> Job | None:
@@ -51,6 +56,11 @@ def apply_event(session, event: WorkerEvent, media: MediaStore) -> Job | None:
     job.attempts = max(job.attempts, event.attempt)
     if event.status == STARTED:
         _start(job, event, at)
+        return job
+    if event.status == REQUEUED:
+        job.status = QUEUED
+        job.events.append(JobEvent(status=REQUEUED, at=at,
+                                   detail={"worker": event.worker, "error": event.error}))
         return job
     if job.started_at is None and event.started_at is not None:
         # The recorder may take a job's final event before its started one.
@@ -80,6 +90,18 @@ def _finish(job: Job, event: WorkerEvent, at: datetime, media: MediaStore) -> No
     job.timings = event.timings or None
     job.events.append(JobEvent(status=event.status, at=at,
                                detail={"worker": event.worker, "error": event.error}))
+
+
+def cancel_job(session, job_id: str) -> Job | None:
+    """Marks a job canceled unless it is already final; None when it was."""
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None or job.status in FINAL_STATUSES:
+        return None
+    at = now()
+    job.status = CANCELED
+    job.finished_at = at
+    job.events.append(JobEvent(status=CANCELED, at=at, detail=None))
+    return job
 
 
 def render_result(result: dict | None, base_url: str) -> dict | None:

@@ -10,9 +10,10 @@ import re
 import tempfile
 from pathlib import Path
 
-EXTENSIONS = {"image/png": ".png", "video/mp4": ".mp4", "image/jpeg": ".jpg"}
+EXTENSIONS = {"image/png": ".png", "video/mp4": ".mp4", "image/jpeg": ".jpg",
+              "application/json": ".json"}
 CONTENT_TYPES = {ext: ctype for ctype, ext in EXTENSIONS.items()}
-_NAME = re.compile(r"^[0-9a-f]{48}\.(png|mp4|jpg)$")
+_NAME = re.compile(r"^[0-9a-f]{48}\.(png|mp4|jpg|json)$")
 
 
 class MediaStore:

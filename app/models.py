@@ -11,6 +11,7 @@ JsonColumn = JSON().with_variant(JSONB(), "postgresql")
 QUEUED, STARTED, SUCCEEDED, FAILED, CANCELED, ABORTED = (
     "queued", "started", "succeeded", "failed", "canceled", "aborted")
 FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELED, ABORTED})
+REQUEUED = "requeued"  # in a job's history only: an attempt was lost and another queued
 
 
 class Base(DeclarativeBase):

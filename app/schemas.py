@@ -7,10 +7,12 @@ Livepeer's runner answers them."""
 
 import secrets
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.errors import ApiError
+from app.uploads import Upload
 
 MAX_SEED = 2**32 - 1
 
@@ -50,15 +52,24 @@ def check_range(name: str, value: int, low: int, high: int) -> None:
 
 
 class PipelineRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """A pipeline's request. JSON pipelines take the fields as a JSON object; multipart
+    ones take them as form fields (booleans as "true"/"false") beside the files named in
+    FILES."""
 
-    model_id: str = ""
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    model_config = ConfigDict(extra="ignore")
+    CONTENT: ClassVar[str] = "application/json"
+    FILES: ClassVar[tuple[str, ...]] = ()
+    SUMMARY: ClassVar[str] = ""
+    SCALE: ClassVar[int] = 1  # output side / input side, to cap inputs by the output
+
+    model_id: str = Field("", description="The model; \"\" means the pipeline's default.")
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED,
+                             description="Seed of the first output; output i uses seed + i.")
 
     def check(self, limits: Limits) -> None:
         """The 400 rules; raises ApiError."""
 
-    def billable_units(self, inputs: dict) -> int:
+    def billable_units(self, uploads: dict[str, Upload]) -> int:
         raise NotImplementedError
 
     def worker_params(self) -> dict:
@@ -70,6 +81,8 @@ class PipelineRequest(BaseModel):
 
 
 class TextToImageRequest(PipelineRequest):
+    SUMMARY: ClassVar[str] = "Generate images from a text prompt."
+
     prompt: str = ""
     loras: str = ""
     height: int = 576
@@ -86,11 +99,102 @@ class TextToImageRequest(PipelineRequest):
         check_range("num_inference_steps", self.num_inference_steps, 1, limits.max_steps)
         check_range("num_images_per_prompt", self.num_images_per_prompt, 1, limits.max_images)
 
-    def billable_units(self, inputs: dict) -> int:
+    def billable_units(self, uploads: dict[str, Upload]) -> int:
         return self.width * self.height * self.num_images_per_prompt
+
+
+class ImageToImageRequest(PipelineRequest):
+    CONTENT: ClassVar[str] = "multipart/form-data"
+    FILES: ClassVar[tuple[str, ...]] = ("image",)
+    SUMMARY: ClassVar[str] = "Transform an image guided by a text prompt."
+
+    prompt: str = ""
+    loras: str = ""
+    strength: float = 0.8
+    guidance_scale: float = 7.5
+    image_guidance_scale: float = 1.5
+    negative_prompt: str = ""
+    safety_check: bool = True
+    num_inference_steps: int = 100
+    num_images_per_prompt: int = 1
+
+    def check(self, limits: Limits) -> None:
+        check_prompt(self.prompt)
+        check_range("num_inference_steps", self.num_inference_steps, 1, limits.max_steps)
+        check_range("num_images_per_prompt", self.num_images_per_prompt, 1, limits.max_images)
+        if not 0.0 < self.strength <= 1.0:
+            raise bad_request("strength must be greater than 0 and at most 1.")
+
+    def billable_units(self, uploads: dict[str, Upload]) -> int:
+        return uploads["image"].pixels * self.num_images_per_prompt
+
+
+# Livepeer bills image-to-video for SVD-xt's 25 frames.
+BILLED_VIDEO_FRAMES = 25
+
+
+class ImageToVideoRequest(PipelineRequest):
+    CONTENT: ClassVar[str] = "multipart/form-data"
+    FILES: ClassVar[tuple[str, ...]] = ("image",)
+    SUMMARY: ClassVar[str] = "Generate a video (H.264 mp4) from an image."
+
+    height: int = 576
+    width: int = 1024
+    fps: int = 6
+    motion_bucket_id: int = 127
+    noise_aug_strength: float = 0.02
+    safety_check: bool = True
+    num_inference_steps: int = 25
+
+    def check(self, limits: Limits) -> None:
+        check_size(self.width, self.height, limits)
+        check_range("num_inference_steps", self.num_inference_steps, 1, limits.max_steps)
+        check_range("fps", self.fps, 1, 60)
+        check_range("motion_bucket_id", self.motion_bucket_id, 0, 1023)
+
+    def billable_units(self, uploads: dict[str, Upload]) -> int:
+        return self.width * self.height * BILLED_VIDEO_FRAMES
+
+
+class UpscaleRequest(PipelineRequest):
+    CONTENT: ClassVar[str] = "multipart/form-data"
+    FILES: ClassVar[tuple[str, ...]] = ("image",)
+    SUMMARY: ClassVar[str] = "Upscale an image 4x, guided by a text prompt."
+    # The output is four times the input on each side.
+    SCALE: ClassVar[int] = 4
+
+    prompt: str = ""
+    safety_check: bool = True
+    num_inference_steps: int = 75
+
+    def check(self, limits: Limits) -> None:
+        check_prompt(self.prompt)
+        check_range("num_inference_steps", self.num_inference_steps, 1, limits.max_steps)
+
+    def billable_units(self, uploads: dict[str, Upload]) -> int:
+        return uploads["image"].pixels
+
+
+class EchoRequest(PipelineRequest):
+    """For benchmarks and tests: a pipeline with no model that answers its input after
+    `steps` steps of `step_seconds` each (or fails as asked)."""
+
+    SUMMARY: ClassVar[str] = "Echo the input (benchmarks and tests)."
+
+    prompt: str = ""
+    steps: int = Field(0, ge=0, le=10_000)
+    step_seconds: float = Field(0.0, ge=0, le=60)
+    fail: Literal["", "error", "oom"] = ""
+
+    def billable_units(self, uploads: dict[str, Upload]) -> int:
+        return 1
 
 
 # pipeline name -> its request schema
 REQUESTS: dict[str, type[PipelineRequest]] = {
     "text-to-image": TextToImageRequest,
+    "image-to-image": ImageToImageRequest,
+    "image-to-video": ImageToVideoRequest,
+    "upscale": UpscaleRequest,
+    "echo": EchoRequest,
 }

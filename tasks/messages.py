@@ -11,9 +11,11 @@ class JobMessage(BaseModel):
     job_id: str
     pipeline: str
     model_id: str
+    queue: str
     params: dict
     inputs: dict[str, str] = Field(default_factory=dict)  # name -> base64 bytes
     deadline: float | None = None  # unix time after which the job must not start
+    time_limit: float | None = None  # seconds the job may run once started
     attempt: int = 1
 
 
@@ -35,7 +37,7 @@ class JobEvent(BaseModel):
     """A change of a job's state reported by a worker to the gateway's recorder."""
 
     job_id: str
-    status: str  # started | succeeded | failed
+    status: str  # started | requeued | succeeded | failed | canceled | aborted
     at: float
     started_at: float | None = None  # on final events, so history is whole in any order
     worker: str

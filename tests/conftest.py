@@ -35,7 +35,13 @@ def recorder(stack):
 
 
 @pytest.fixture(scope="session")
-def gateway(stack, worker, recorder):
+def controller(stack):
+    return stack.spawn("controller", ["-m", "tasks.controller"],
+                       {"CONTROLLER_INTERVAL_SECONDS": "0.2"})
+
+
+@pytest.fixture(scope="session")
+def gateway(stack, worker, recorder, controller):
     """gunicorn serving create_app(), as the Procfile runs it; yields its base URL."""
     port = free_port()
     proc = stack.spawn("gateway", ["-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
@@ -74,3 +80,13 @@ def auth(api_key):
 def http():
     with requests.Session() as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def admin_key(sessions):
+    return make_key(sessions, "admin", "admin")
+
+
+@pytest.fixture
+def admin_auth(admin_key):
+    return {"Authorization": f"Bearer {admin_key}"}

@@ -18,6 +18,15 @@ MODELS_DIR = ROOT / ".run" / "models"  # built once, reused across runs (determi
 TEST_MODELS = [
     {"pipeline": "text-to-image", "model_id": "tiny/sd", "warm": True, "default": True,
      "price_per_unit": 1000, "pixels_per_unit": 1},
+    {"pipeline": "image-to-image", "model_id": "tiny/sd-img2img", "warm": True,
+     "price_per_unit": 1000, "pixels_per_unit": 1},
+    {"pipeline": "image-to-video", "model_id": "tiny/svd", "warm": True,
+     "price_per_unit": 10, "pixels_per_unit": 1},
+    {"pipeline": "upscale", "model_id": "tiny/sd-x4-upscaler", "warm": True,
+     "price_per_unit": 1000, "pixels_per_unit": 1},
+    # The instant pipeline; only the workers started with --models echo hold it.
+    {"pipeline": "echo", "model_id": "echo", "warm": False, "price_per_unit": 1,
+     "pixels_per_unit": 1},
     # In the catalog, held by no worker: requests for it must get a 503.
     {"pipeline": "text-to-image", "model_id": "tiny/unserved", "warm": False,
      "price_per_unit": 1000, "pixels_per_unit": 1},
@@ -94,6 +103,24 @@ def start_worker(stack: Stack, worker_id: str, *extra: str, ready: bool = True):
                  timeout=120, what=f"worker {worker_id} heartbeat")
         assert proc.poll() is None, stack.log(worker_id)
     return proc
+
+
+def job(http, gateway, auth, job_id: str) -> dict:
+    return http.get(f"{gateway}/jobs/{job_id}", headers=auth).json()
+
+
+def wait_status(http, gateway, auth, job_id: str, statuses, timeout: float = 120) -> dict:
+    """Waits until the job is in one of statuses; returns its view."""
+    statuses = {statuses} if isinstance(statuses, str) else set(statuses)
+    return wait_for(lambda: (j := job(http, gateway, auth, job_id))["status"] in statuses and j,
+                    timeout=timeout, what=f"job {job_id} to be {statuses}")
+
+
+def submit_echo(http, gateway, auth, headers=None, **params) -> str:
+    response = http.post(f"{gateway}/echo", json={"prompt": "hi", **params},
+                         headers={**auth, "Prefer": "respond-async", **(headers or {})})
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
 
 
 def make_key(sessions, name="test", role="user") -> str:

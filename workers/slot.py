@@ -61,8 +61,9 @@ def main(argv=None) -> None:
 
     celery.task(name=names.RUN_JOB)(runtime.run_job)
     queues = [private_queue(settings.worker_id)] + runtime.load_warm()
-    runtime.heartbeat.start()
-    # The heartbeat goes when the worker stops, so the gateway stops routing to it at once.
+    # The heartbeat starts once the worker consumes, and goes when it stops, so the
+    # gateway routes to it exactly while it can take jobs.
+    signals.worker_ready.connect(lambda **_: runtime.heartbeat.start(), weak=False)
     signals.worker_shutdown.connect(lambda **_: _shutdown(runtime), weak=False)
 
     celery.worker_main([

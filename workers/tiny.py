@@ -13,6 +13,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 SEED = 0
+# Frames per clip of tiny/svd when a request names none (SVD-xt has 25).
+TINY_SVD_FRAMES = 4
 
 
 def byte_level_vocab() -> dict[str, int]:
@@ -85,9 +87,89 @@ def build_sd(out: Path, scratch: Path) -> None:
     pipe.save_pretrained(out)
 
 
+def build_svd(out: Path, scratch: Path) -> None:
+    """A Stable Video Diffusion-shaped pipeline: spatio-temporal UNet, temporal-decoder VAE,
+    CLIP image encoder. Sized like diffusers' own SVD tests, except that the image encoder
+    takes the 224x224 input the pipeline always feeds it (big patches keep it cheap)."""
+    import torch
+    from diffusers import (AutoencoderKLTemporalDecoder, EulerDiscreteScheduler,
+                           StableVideoDiffusionPipeline, UNetSpatioTemporalConditionModel)
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(SEED)
+    unet = UNetSpatioTemporalConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=16,
+        in_channels=8, out_channels=4,  # noisy latents + the conditioning image's latents
+        down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
+        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
+        cross_attention_dim=32, num_attention_heads=8,
+        # added time ids are (fps, motion_bucket_id, noise_aug_strength), 32 wide each
+        addition_time_embed_dim=32, projection_class_embeddings_input_dim=96,
+        num_frames=TINY_SVD_FRAMES,
+    )
+    vae = AutoencoderKLTemporalDecoder(
+        block_out_channels=[32, 64], in_channels=3, out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"], latent_channels=4,
+    )
+    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=4,
+        image_size=224, patch_size=32, intermediate_size=37,
+    ))
+    # SVD-xt's scheduler settings (v-prediction, Karras sigmas).
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        interpolation_type="linear", prediction_type="v_prediction", sigma_max=700.0,
+        sigma_min=0.002, steps_offset=1, timestep_spacing="leading",
+        timestep_type="continuous", use_karras_sigmas=True,
+    )
+    pipe = StableVideoDiffusionPipeline(
+        vae=vae, image_encoder=image_encoder, unet=unet, scheduler=scheduler,
+        feature_extractor=CLIPImageProcessor(crop_size=224, size=224),
+    )
+    pipe.save_pretrained(out)
+
+
+def build_sd_x4_upscaler(out: Path, scratch: Path) -> None:
+    """A stable-diffusion-x4-upscaler-shaped pipeline, as diffusers' upscaler tests build it:
+    the UNet denoises latents concatenated with the noised low-res image (4 + 3 channels),
+    the noise level is its class label, and a three-block VAE decodes latents at 4x."""
+    import torch
+    from diffusers import (AutoencoderKL, DDIMScheduler, DDPMScheduler,
+                           StableDiffusionUpscalePipeline, UNet2DConditionModel)
+
+    torch.manual_seed(SEED)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 32, 64), layers_per_block=1, sample_size=32,
+        in_channels=7, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=8, use_linear_projection=True,
+        only_cross_attention=(True, True, False),
+        num_class_embeds=1000,  # one per noise level; the real model's count
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[32, 32, 64], in_channels=3, out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 3, up_block_types=["UpDecoderBlock2D"] * 3,
+        latent_channels=4, layers_per_block=1, norm_num_groups=32,
+        scaling_factor=0.08333,  # the upscaler's; the pipeline rewrites any other value
+    )
+    tokenizer = tiny_clip_tokenizer(scratch / "tokenizer")
+    pipe = StableDiffusionUpscalePipeline(
+        vae=vae, text_encoder=tiny_clip_text_encoder(len(tokenizer)), tokenizer=tokenizer,
+        unet=unet, low_res_scheduler=DDPMScheduler(),
+        scheduler=DDIMScheduler(prediction_type="v_prediction"),
+        safety_checker=None, feature_extractor=None, watermarker=None, max_noise_level=350,
+    )
+    pipe.save_pretrained(out)
+
+
 # model_id -> builder; the ids the demo's models file names.
 BUILDERS = {
     "tiny/sd": build_sd,
+    # Any text-to-image SD checkpoint is also an image-to-image one (AutoPipeline).
+    "tiny/sd-img2img": build_sd,
+    "tiny/svd": build_svd,
+    "tiny/sd-x4-upscaler": build_sd_x4_upscaler,
 }
 
 

@@ -1,14 +1,18 @@
-"""Following a job: GET /jobs/<id>."""
+"""Following a job: GET /jobs/<id>, its server-sent events, and cancel."""
 
-from flask import Blueprint, request
+import json
 
-from app import db, extensions as ext, jobs
+from flask import Blueprint, Response, current_app, request, stream_with_context
+
+from app import db, extensions as ext, jobs, live
 from app.auth import authenticate
 from app.errors import ApiError
-from app.models import Job
-from tasks.live import read_progress
+from app.models import FINAL_STATUSES, Job
+from tasks import control
+from tasks import live as live_state
 
 bp = Blueprint("jobs", __name__)
+KEEPALIVE_SECONDS = 15.0
 
 
 def owned_job(job_id: str) -> Job:
@@ -21,8 +25,67 @@ def owned_job(job_id: str) -> Job:
     return job
 
 
+def job_view(job: Job) -> dict:
+    progress = live_state.read_progress(ext.redis(), job.id) if job.status == "started" else None
+    return jobs.public_view(job, request.host_url, progress)
+
+
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
+    return job_view(owned_job(job_id))
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel(job_id: str):
+    """A queued job never runs; a running one stops at its next step. Never charged."""
     job = owned_job(job_id)
-    progress = read_progress(ext.redis(), job.id) if job.status == "started" else None
-    return jobs.public_view(job, request.host_url, progress)
+    session = db.session()
+    control.cancel(ext.redis(), job.id)
+    canceled = jobs.cancel_job(session, job.id)
+    session.commit()
+    if canceled is None:
+        raise ApiError(409, f"The job already {session.get(Job, job_id).status}.")
+    live_state.publish(ext.redis(), job.id, {"event": "canceled"})
+    return job_view(canceled)
+
+
+def sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@bp.get("/jobs/<job_id>/events")
+def events(job_id: str):
+    """Server-sent events: the job's state now, then started, progress (step, total,
+    fraction) and the final event with the result or the error, then the stream ends."""
+    job = owned_job(job_id)
+    redis, sessions, base_url = ext.redis(), current_app.extensions["db"], request.host_url
+    follower = live.Follower(redis, job.id)  # before the snapshot: nothing falls between
+    db.session().refresh(job)
+    snapshot = job_view(job)
+    db.session().close()
+
+    def final(job_id: str) -> str:
+        with sessions() as session:
+            view = jobs.public_view(session.get(Job, job_id), base_url, None)
+        return sse(view["status"], view)
+
+    def stream():
+        try:
+            yield sse(snapshot["status"], snapshot)
+            if snapshot["status"] in FINAL_STATUSES:
+                return
+            while True:
+                event = follower.next(KEEPALIVE_SECONDS)
+                if event is None:
+                    yield ": keepalive\n\n"
+                    continue
+                name = event.pop("event")
+                if name in live.FINAL_EVENTS:
+                    yield final(job_id)
+                    return
+                yield sse(name, event)
+        finally:
+            follower.close()
+
+    return Response(stream_with_context(stream()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

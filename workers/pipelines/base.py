@@ -43,11 +43,13 @@ def generators(seed: int, count: int):
     return [torch.Generator(device="cpu").manual_seed(seed + i) for i in range(count)]
 
 
-def diffusers_step_callback(on_step: StepCallback, total: int):
-    """Adapts our step callback to diffusers' callback_on_step_end."""
+def diffusers_step_callback(on_step: StepCallback, total: int | None = None):
+    """Adapts our step callback to diffusers' callback_on_step_end. Without a total, the
+    pipeline's own count of the steps it runs is reported, for pipelines that run fewer
+    than asked (img2img runs only int(steps * strength))."""
 
     def callback(pipe, step, timestep, callback_kwargs):
-        on_step(step + 1, total)
+        on_step(step + 1, total or pipe.num_timesteps)
         return callback_kwargs
 
     return callback
@@ -57,3 +59,33 @@ def png_bytes(image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def open_image(data: bytes):
+    """An uploaded image as RGB, turned upright as its EXIF says (phones store it sideways)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as image:
+        return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def snap_to_multiple(image, multiple: int = 8):
+    """The image resized down to sides divisible by `multiple`, as latent diffusion needs
+    (the VAE works in blocks of 8 pixels); the same image when they already are."""
+    width, height = (side - side % multiple for side in image.size)
+    if not width or not height:
+        raise ValueError(f"image sides must be at least {multiple} pixels")
+    return resize_to(image, (width, height))
+
+
+def resize_to(image, size: tuple[int, int]):
+    from PIL import Image
+
+    return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def plain_png(width: int = 64, height: int = 64) -> bytes:
+    """A plain grey PNG: the input of smoke runs of the pipelines that take an image."""
+    from PIL import Image
+
+    return png_bytes(Image.new("RGB", (width, height), (128, 128, 128)))

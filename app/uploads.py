@@ -1,0 +1,47 @@
+"""Uploaded media: sniffed, measured and checked before a job is made of it."""
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from app.errors import ApiError
+
+IMAGE_FORMATS = {"PNG", "JPEG", "WEBP"}
+
+
+@dataclass(frozen=True)
+class Upload:
+    field: str
+    data: bytes
+    format: str
+    width: int
+    height: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def read_image(field: str, data: bytes, max_side: int) -> Upload:
+    """The image's header gives its size before any pixel is decoded, so a decompression
+    bomb is refused without being inflated. The format comes from the bytes, not from the
+    client's word."""
+    try:
+        image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ApiError(415, f"Unsupported image format in {field}; use PNG, JPEG or WebP.")
+    except Image.DecompressionBombError:
+        raise ApiError(400, f"Image in {field} has too many pixels.")
+    if image.format not in IMAGE_FORMATS:
+        raise ApiError(415, f"Unsupported image format {image.format} in {field}; "
+                            "use PNG, JPEG or WebP.")
+    width, height = image.size
+    if width > max_side or height > max_side:
+        raise ApiError(400, f"Image in {field} is {width}x{height}; "
+                            f"the largest side allowed is {max_side}.")
+    try:
+        image.load()
+    except Exception:
+        raise ApiError(400, f"Invalid or corrupt image in {field}.")
+    return Upload(field, data, image.format, width, height)

@@ -1,0 +1,69 @@
+"""image-to-image: Stable Diffusion family img2img (and instruct-pix2pix) through diffusers."""
+
+import inspect
+
+from tasks.messages import Output
+from workers.pipelines.base import (
+    Pipeline,
+    diffusers_step_callback,
+    generators,
+    open_image,
+    plain_png,
+    png_bytes,
+    resize_to,
+    snap_to_multiple,
+    torch_dtype,
+)
+
+# Params that only some image-to-image pipelines take: instruct-pix2pix has no strength,
+# only it has an image_guidance_scale.
+OPTIONAL_PARAMS = ("strength", "image_guidance_scale")
+
+
+class ImageToImage(Pipeline):
+    name = "image-to-image"
+
+    def load(self, model_path: str) -> None:
+        from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
+
+        dtype = torch_dtype(self.device)
+        # AutoPipeline turns any text-to-image checkpoint into its img2img pipeline but knows
+        # no instruct-pix2pix one, which is an image-to-image pipeline already.
+        if "InstructPix2Pix" in DiffusionPipeline.load_config(model_path)["_class_name"]:
+            self.pipe = DiffusionPipeline.from_pretrained(model_path, dtype=dtype)
+        else:
+            self.pipe = AutoPipelineForImage2Image.from_pretrained(model_path, dtype=dtype)
+        self.pipe.to(self.device)
+        self.pipe.set_progress_bar_config(disable=True)
+        self.accepts = set(inspect.signature(self.pipe.__call__).parameters)
+
+    def run(self, params, inputs, on_step):
+        image = open_image(inputs["image"])
+        count = params["num_images_per_prompt"]
+        result = self.pipe(
+            prompt=params["prompt"],
+            negative_prompt=params.get("negative_prompt") or None,
+            image=snap_to_multiple(image),
+            guidance_scale=params["guidance_scale"],
+            num_inference_steps=params["num_inference_steps"],
+            num_images_per_prompt=count,
+            generator=generators(params["seed"], count),
+            # No total: the pipeline runs only int(steps * strength) of the steps.
+            callback_on_step_end=diffusers_step_callback(on_step),
+            **{key: params[key] for key in OPTIONAL_PARAMS if key in self.accepts},
+        )
+        flags = getattr(result, "nsfw_content_detected", None) or [False] * count
+        # The answer has the input's size even where the model worked on a snapped one.
+        return [
+            Output.from_bytes(png_bytes(resize_to(out, image.size)), "image/png",
+                              params["seed"] + i, bool(flags[i]))
+            for i, out in enumerate(result.images)
+        ]
+
+    def smoke(self) -> None:
+        self.run(SMOKE_PARAMS, {"image": plain_png()}, lambda step, total: None)
+
+
+SMOKE_PARAMS = {"prompt": "smoke", "strength": 1.0, "guidance_scale": 1.0,
+                "image_guidance_scale": 1.0, "num_inference_steps": 1,
+                "num_images_per_prompt": 1, "seed": 0}
