@@ -116,9 +116,3 @@ def python_env(extra: dict) -> dict:
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
-
-
-def python_process(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, *args], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from support import (heartbeat, job, start_worker, submit_echo, wait_for, wait_status)
+from support import job, submit_echo, wait_for, wait_status
 from tasks import control
 
 SLOW = {"steps": 400, "step_seconds": 0.05}  # 20 s unless stopped
@@ -24,7 +24,7 @@ def echo_worker(stack, gateway):
     workers = []
 
     def start(name: str):
-        proc = start_worker(stack, name, "--models", "echo")
+        proc = stack.start_worker(name, "--models", "echo")
         workers.append(proc)
         return proc
 
@@ -150,7 +150,7 @@ def test_sigterm_finishes_the_job_and_removes_the_heartbeat(http, gateway, auth,
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 0
     assert job(http, gateway, auth, job_id)["status"] == "succeeded"
-    assert heartbeat(stack, "echo-term") is None
+    assert stack.heartbeat("echo-term") is None
 
 
 def test_failing_model_is_reported_and_the_worker_serves_the_others(
@@ -163,7 +163,7 @@ def test_failing_model_is_reported_and_the_worker_serves_the_others(
     (tmp_path / "models" / "tiny" / "broken" / "model_index.json").write_text("{not json")
     os.symlink(os.path.join(stack.env["MODELS_DIR"], "tiny", "sd"),
                tmp_path / "models" / "tiny" / "sd")
-    proc = start_worker(stack, "broken-host", "--models", "tiny/broken,echo",
+    proc = stack.start_worker("broken-host", "--models", "tiny/broken,echo",
                         "--models-file", str(models_file),
                         "--models-dir", str(tmp_path / "models"))
     try:

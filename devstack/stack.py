@@ -1,0 +1,111 @@
+"""A whole stack on loopback in one folder, for tests and benchmarks: PostgreSQL, Redis,
+and our own processes (workers, recorder, controller, gunicorn gateway) with their logs."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis as redis_lib
+
+from devstack.servers import Postgres, Redis, free_port, python_env, wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = ROOT / ".run" / "models"  # tiny models, built once (they are deterministic)
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str = ""):
+    """Waits for a condition (not for a time): returns its first truthy value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+class Stack:
+    def __init__(self, base: Path, models: list[dict], env: dict | None = None):
+        from app.cli import upgrade_database
+        from workers.tiny import build_missing
+
+        MODELS_DIR.mkdir(parents=True, exist_ok=True)
+        build_missing(MODELS_DIR)
+        self.base = base
+        self.logs = base / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.postgres = Postgres(base / "postgres", database="genai_test")
+        self.redis_server = Redis(base / "redis")
+        models_file = base / "models.json"
+        models_file.write_text(json.dumps(models))
+        self.env = {
+            "DATABASE_URL": self.postgres.url,
+            "REDIS_URL": self.redis_server.url,
+            "MODELS_FILE": str(models_file),
+            "MODELS_DIR": str(MODELS_DIR),
+            "MEDIA_DIR": str(base / "media"),
+            "MEDIA_SECRET": "stack-media-secret",
+            "SYNC_TIMEOUT_SECONDS": "120",
+            "HF_HUB_OFFLINE": "1",
+            **(env or {}),
+        }
+        self.procs: list[subprocess.Popen] = []
+        self.redis = redis_lib.Redis.from_url(self.redis_server.url)
+        upgrade_database(self.postgres.url)
+
+    def spawn(self, name: str, args: list[str], extra_env: dict | None = None):
+        log = open(self.logs / f"{name}.log", "ab")
+        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT,
+                                env=python_env({**self.env, **(extra_env or {})}))
+        self.procs.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def heartbeat(self, worker_id: str) -> dict | None:
+        raw = self.redis.get(f"worker:{worker_id}")
+        return json.loads(raw) if raw else None
+
+    def start_worker(self, worker_id: str, *args: str, ready: bool = True):
+        """A real worker slot process; waits until its heartbeat says it consumes."""
+        proc = self.spawn(worker_id, ["-m", "workers.slot", "--name", worker_id,
+                                      "--heartbeat", "1", *args])
+        if ready:
+            wait_for(lambda: proc.poll() is not None or self.heartbeat(worker_id),
+                     timeout=120, what=f"worker {worker_id} heartbeat")
+            if proc.poll() is not None:
+                raise RuntimeError(self.log(worker_id))
+        return proc
+
+    def start_recorder(self):
+        return self.spawn("recorder", ["-m", "tasks.recorder"])
+
+    def start_controller(self):
+        return self.spawn("controller", ["-m", "tasks.controller"],
+                          {"CONTROLLER_INTERVAL_SECONDS": "0.2"})
+
+    def start_gateway(self, name: str = "gateway", workers: int = 2, threads: int = 16,
+                      env: dict | None = None) -> str:
+        """gunicorn serving create_app(), as the Procfile runs it; returns its base URL."""
+        port = free_port()
+        proc = self.spawn(name, ["-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+                                 "--worker-class", "gthread", "--workers", str(workers),
+                                 "--threads", str(threads), "app:create_app()"], env)
+        wait_for_port(port, timeout=60, proc=proc)
+        return f"http://127.0.0.1:{port}"
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.redis_server.stop()
+        self.postgres.stop()
