@@ -3,6 +3,7 @@
 Every transition is idempotent: an event for a job already final is ignored, so a job
 re-run after a crash, or an event delivered twice, never changes an outcome twice."""
 
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -40,7 +41,7 @@ def enqueue(celery, redis, job: Job, inputs: dict[str, bytes], deadline: float |
             time_limit: float) -> None:
     message = JobMessage(job_id=job.id, pipeline=job.pipeline, model_id=job.model_id,
                          queue=job.queue, params=job.params, deadline=deadline,
-                         time_limit=time_limit,
+                         time_limit=time_limit, enqueued_at=time.time(),
                          inputs={k: encode_bytes(v) for k, v in inputs.items()})
     control.init(redis, job.id)
     send_job(celery, message)

@@ -48,6 +48,14 @@ return attempt
 """
 
 
+_RELEASE = """
+redis.call('HDEL', KEYS[2], ARGV[1])
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'queued')
+return 1
+"""
+
+
 def init(redis, job_id: str) -> None:
     key = ctl_key(job_id)
     with redis.pipeline() as pipe:
@@ -62,6 +70,12 @@ def claim(redis, job_id: str, attempt: int, worker: str, message: dict) -> str:
     result = redis.eval(_CLAIM, 2, ctl_key(job_id), RUNNING_KEY, str(attempt), worker,
                         job_id, running)
     return result.decode() if isinstance(result, bytes) else result
+
+
+def release(redis, job_id: str) -> bool:
+    """Hands a claimed job back (a worker without room for it): queued again, same
+    attempt. False when it was canceled meanwhile."""
+    return redis.eval(_RELEASE, 2, ctl_key(job_id), RUNNING_KEY, job_id) == 1
 
 
 def finish(redis, job_id: str) -> None:

@@ -16,3 +16,7 @@ def live_workers(redis) -> list[dict]:
 def serves_warm(worker: dict, pipeline: str, model_id: str) -> bool:
     return any(m["pipeline"] == pipeline and m["model_id"] == model_id and m["ready"]
                for m in worker.get("models", []))
+
+
+def loads_on_demand(worker: dict, pipeline: str) -> bool:
+    return pipeline in worker.get("dynamic", [])

@@ -16,7 +16,9 @@ class JobMessage(BaseModel):
     inputs: dict[str, str] = Field(default_factory=dict)  # name -> base64 bytes
     deadline: float | None = None  # unix time after which the job must not start
     time_limit: float | None = None  # seconds the job may run once started
+    enqueued_at: float | None = None
     attempt: int = 1
+    declines: int = 0  # workers that sent it back for lack of room
 
 
 class Output(BaseModel):

@@ -14,6 +14,11 @@ TEST_MODELS = [
     # The instant pipeline; only the workers started with --models echo hold it.
     {"pipeline": "echo", "model_id": "echo", "warm": False, "price_per_unit": 1,
      "pixels_per_unit": 1},
+    # Loaded only on demand, by the dynamic workers of tests/test_dynamic_loading.py.
+    {"pipeline": "text-to-image", "model_id": "tiny/cold-a", "warm": False,
+     "price_per_unit": 1000, "pixels_per_unit": 1},
+    {"pipeline": "text-to-image", "model_id": "tiny/cold-b", "warm": False,
+     "price_per_unit": 1000, "pixels_per_unit": 1},
     # In the catalog, held by no worker: requests for it must get a 503.
     {"pipeline": "text-to-image", "model_id": "tiny/unserved", "warm": False,
      "price_per_unit": 1000, "pixels_per_unit": 1},

@@ -1,7 +1,7 @@
 """The launcher: one worker slot process per GPU slot, each pinned to its GPU.
 
     python -m workers                     # CPU, or every visible GPU, one slot each
-    python -m workers --gpus 0,1 --slots-per-gpu 2
+    python -m workers --gpus 0,1 --slots-per-gpu 2 --dynamic all
 
 A slot that dies is started again; SIGTERM or Ctrl-C stops them all gracefully.
 """
@@ -45,8 +45,10 @@ def slot_plan(gpus: str, slots_per_gpu: int, host: str) -> list[tuple[str, str |
     return [(f"{host}-gpu{g}-slot{s}", g) for g in indices for s in range(slots_per_gpu)]
 
 
-def spawn(name: str, gpu: str | None, slot_args: list[str]) -> subprocess.Popen:
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpu or "")
+def spawn(name: str, gpu: str | None, slot_args: list[str], slots_per_gpu: int):
+    # Each slot sees only its GPU, and knows how many slots share it (its memory budget).
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpu or "",
+               WORKER_SLOTS_PER_GPU=str(slots_per_gpu))
     return subprocess.Popen([sys.executable, "-m", "workers.slot", "--name", name, *slot_args],
                             env=env)
 
@@ -54,7 +56,7 @@ def spawn(name: str, gpu: str | None, slot_args: list[str]) -> subprocess.Popen:
 def main(argv=None) -> int:
     args, slot_args = parse_args(argv)
     plan = slot_plan(args.gpus, args.slots_per_gpu, args.host)
-    procs = {name: spawn(name, gpu, slot_args) for name, gpu in plan}
+    procs = {name: spawn(name, gpu, slot_args, args.slots_per_gpu) for name, gpu in plan}
     gpus = dict(plan)
     restarts = {name: 0 for name in procs}
     stopping = False
@@ -84,7 +86,7 @@ def main(argv=None) -> int:
             time.sleep(delay)
             if not stopping:
                 restarts[name] += 1
-                procs[name] = spawn(name, gpus[name], slot_args)
+                procs[name] = spawn(name, gpus[name], slot_args, args.slots_per_gpu)
         time.sleep(0.5)
 
 

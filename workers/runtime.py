@@ -1,6 +1,5 @@
 """What runs inside one worker slot: its models, its heartbeat and the job task."""
 
-import gc
 import logging
 import os
 import socket
@@ -14,13 +13,16 @@ from tasks import control, live, names
 from tasks.catalog import Catalog
 from tasks.dispatch import send_job
 from tasks.messages import JobEvent, JobMessage, decode_bytes
-from workers.cache import ModelCache
+from workers.cache import LoadedModel, ModelCache
+from workers.capacity import request_bytes
 from workers.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 # A job that ran out of GPU memory gets one more try, on whichever worker takes it next.
 OOM_ATTEMPTS = 2
+# A job sent back this many times for lack of room fails instead of bouncing forever.
+MAX_DECLINES = 5
 
 
 @dataclass
@@ -32,6 +34,15 @@ class SlotSettings:
     device: str
     warm: list[tuple[str, str]] = field(default_factory=list)  # (pipeline, model_id)
     heartbeat_interval: float = 5.0
+    # Pipelines whose cold queues this slot consumes, loading models on demand.
+    dynamic: list[str] = field(default_factory=list)
+    budget_bytes: int | None = None  # memory for models and requests; None: no limit
+    request_memory_scale: float = 1.0
+
+    @property
+    def hostname(self) -> str:
+        """The Celery node name, which remote control commands are addressed to."""
+        return f"{self.worker_id}@{socket.gethostname()}"
 
 
 def default_device() -> str:
@@ -49,6 +60,10 @@ class JobInterrupted(Exception):
         self.error = error
 
 
+class NoRoom(Exception):
+    """This worker cannot fit the job's model or request: another one may."""
+
+
 class Runtime:
     """One slot's state. Built once per process, before the worker takes any job."""
 
@@ -56,20 +71,22 @@ class Runtime:
         self.settings = settings
         self.celery = celery
         self.redis = redis_lib.Redis.from_url(settings.redis_url)
-        self.cache = ModelCache(settings.models_dir, settings.device)
+        self.cache = ModelCache(settings.models_dir, settings.device, settings.budget_bytes)
         self.current_job: str | None = None
         self.heartbeat = Heartbeat(self.redis, settings.worker_id, self.describe,
                                    settings.heartbeat_interval)
 
     def load_warm(self) -> list[str]:
-        """Loads the warm models; returns the queues of those that loaded."""
+        """Loads the warm models; returns the queues this slot consumes from the start:
+        those of the warm models that loaded, and the cold queues of its dynamic
+        pipelines."""
         queues = []
         for pipeline, model_id in self.settings.warm:
             entry = self.cache.load(pipeline, model_id, warm=True)
             if entry.ready:
                 log.info("warm model %s loaded in %.2fs", model_id, entry.load_seconds)
                 queues.append(names.model_queue(pipeline, model_id))
-        return queues
+        return queues + [names.cold_queue(p) for p in self.settings.dynamic]
 
     def describe(self) -> dict:
         return {
@@ -78,6 +95,9 @@ class Runtime:
             "device": self.settings.device,
             "gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "models": [m.describe() for m in self.cache.models.values()],
+            "dynamic": self.settings.dynamic,
+            "budget_bytes": self.settings.budget_bytes,
+            "free_bytes": self.cache.free_bytes(),
             "busy": self.current_job,
             "version": VERSION,
         }
@@ -101,6 +121,8 @@ class Runtime:
         self.current_job = job.job_id
         try:
             event = self._start(job, started)
+        except NoRoom as reason:
+            return self._decline(job, str(reason))
         finally:
             self.current_job = None
         if event is not None:
@@ -116,17 +138,21 @@ class Runtime:
         if job.deadline is not None and started > job.deadline:
             return JobEvent(status="aborted", at=started, **{**common, "started_at": None},
                             error="The job's deadline passed before it could start.")
+        inputs = {name: decode_bytes(data) for name, data in job.inputs.items()}
+        entry, load_seconds = self._model_for(job, inputs)
+        if entry is None:
+            return JobEvent(status="failed", at=time.time(), **common,
+                            error=f"Model {job.model_id} could not be loaded.")
         self.record(JobEvent(status="started", at=started, **common))
         live.publish(self.redis, job.job_id, {"event": "started",
                                               "worker": self.settings.worker_id})
-        return self._execute(job, started, common)
+        timings = {"load": round(load_seconds, 4)}
+        if job.enqueued_at is not None:
+            timings["wait"] = round(max(0.0, started - job.enqueued_at), 4)
+        return self._execute(job, entry, inputs, time.time(), common, timings)
 
-    def _execute(self, job: JobMessage, started: float, common: dict) -> JobEvent | None:
-        entry = self.cache.get(job.pipeline, job.model_id)
-        if entry is None:
-            return JobEvent(status="failed", at=time.time(), **common,
-                            error=f"Model {job.model_id} is not loaded on this worker.")
-        inputs = {name: decode_bytes(data) for name, data in job.inputs.items()}
+    def _execute(self, job: JobMessage, entry: LoadedModel, inputs: dict[str, bytes],
+                 started: float, common: dict, timings: dict) -> JobEvent | None:
         try:
             outputs = entry.runner.run(job.params, inputs, self._step_callback(job, started))
         except JobInterrupted as stop:
@@ -138,8 +164,64 @@ class Runtime:
             return JobEvent(status="failed", at=time.time(), **common,
                             error=f"{_title(job.pipeline)} pipeline error.")
         finished = time.time()
+        timings["run"] = round(finished - started, 4)
         return JobEvent(status="succeeded", at=finished, outputs=outputs, **common,
-                        timings={"run": round(finished - started, 4)})
+                        timings=timings)
+
+    # -- models on demand ----------------------------------------------------------------
+
+    def _model_for(self, job: JobMessage, inputs: dict[str, bytes]):
+        """The loaded model for the job, loading it on demand (evicting the least recently
+        used models it may) when this slot is dynamic. Raises NoRoom when the model or
+        the request cannot fit here. Returns (model or None if it failed, load seconds)."""
+        needed = request_bytes(job.pipeline, job.params, inputs,
+                               self.settings.request_memory_scale)
+        entry = self.cache.get(job.pipeline, job.model_id)
+        if entry is None and job.pipeline not in self.settings.dynamic:
+            raise NoRoom(f"model {job.model_id} is not held here")
+        model_bytes = 0 if entry is not None else self.cache.estimate(job.model_id)
+        victims = self.cache.plan_room(needed + model_bytes, keep=entry)
+        if victims is None:
+            raise NoRoom(f"{needed + model_bytes} bytes do not fit")
+        for victim in victims:
+            self._evict(victim)
+        if entry is not None:
+            return entry, 0.0
+        entry = self.cache.load(job.pipeline, job.model_id, warm=False)
+        if not entry.ready:
+            self.cache.models.pop((job.pipeline, job.model_id), None)
+            return None, entry.load_seconds
+        log.info("model %s loaded on demand in %.2fs", job.model_id, entry.load_seconds)
+        self._consume(names.model_queue(job.pipeline, job.model_id), True)
+        self.heartbeat.beat()  # the gateway routes the model's next jobs here at once
+        return entry, entry.load_seconds
+
+    def _evict(self, model: LoadedModel) -> None:
+        self._consume(names.model_queue(model.pipeline, model.model_id), False)
+        self.cache.evict(model)
+
+    def _consume(self, queue: str, start: bool) -> None:
+        """Starts or stops consuming a model's queue. The command goes through the
+        broker and this worker applies it once the current job is done."""
+        control_api = self.celery.control
+        command = control_api.add_consumer if start else control_api.cancel_consumer
+        command(queue, destination=[self.settings.hostname], reply=False)
+
+    def _decline(self, job: JobMessage, reason: str) -> dict:
+        """Sends the job back for a worker with more room, or fails it after too many."""
+        if not control.release(self.redis, job.job_id):
+            return {"status": "skipped", "reason": "canceled"}
+        if job.declines + 1 >= MAX_DECLINES:
+            self.record(JobEvent(job_id=job.job_id, status="failed", at=time.time(),
+                                 worker=self.settings.worker_id, attempt=job.attempt,
+                                 error="No worker has room for this job."))
+            control.finish(self.redis, job.job_id)
+            return {"status": "failed"}
+        log.info("job %s declined (%s); sent back", job.job_id, reason)
+        send_job(self.celery, job.model_copy(update={"declines": job.declines + 1}))
+        return {"status": "declined", "reason": reason}
+
+    # -- stopping a job ------------------------------------------------------------------
 
     def _step_callback(self, job: JobMessage, started: float):
         """Reports progress, and stops the job between two steps when it was canceled
@@ -160,11 +242,7 @@ class Runtime:
     def _out_of_memory(self, job: JobMessage, common: dict) -> JobEvent | None:
         """Frees what the failed run held, then gives the job one more try elsewhere."""
         log.warning("job %s ran out of memory on attempt %d", job.job_id, job.attempt)
-        gc.collect()
-        if self.settings.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
+        self.cache.release_memory()
         if job.attempt < OOM_ATTEMPTS:
             attempt = control.retry(self.redis, job.job_id)
             if attempt > 0:

@@ -30,20 +30,57 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default=os.environ.get("WORKER_DEVICE"))
     parser.add_argument("--models", default=None,
                         help="comma-separated model ids to load warm (default: warm entries)")
+    parser.add_argument("--dynamic", default=os.environ.get("WORKER_DYNAMIC", ""),
+                        help="pipelines whose models this slot loads on demand "
+                             "(comma-separated, or 'all')")
+    parser.add_argument("--memory-budget-gb", type=float,
+                        default=_float_env("WORKER_MEMORY_BUDGET_GB"),
+                        help="memory for models and requests (default on a GPU: 90%% of "
+                             "its VRAM shared by its slots; on the CPU: no limit)")
+    parser.add_argument("--request-memory-scale", type=float,
+                        default=float(os.environ.get("WORKER_REQUEST_MEMORY_SCALE", "1")),
+                        help="scales the estimate of a request's activation memory")
     parser.add_argument("--heartbeat", type=float,
                         default=float(os.environ.get("WORKER_HEARTBEAT_SECONDS", "5")))
     parser.add_argument("--loglevel", default=os.environ.get("WORKER_LOGLEVEL", "INFO"))
     return parser.parse_args(argv)
 
 
+def _float_env(name: str) -> float | None:
+    value = os.environ.get(name)
+    return float(value) if value else None
+
+
 def settings_from(args: argparse.Namespace) -> SlotSettings:
+    from workers.pipelines import PIPELINES
+
     catalog = Catalog.load(args.models_file)
-    chosen = set(args.models.split(",")) if args.models else None
+    # --models "" loads nothing warm; without --models, the catalog's warm entries.
+    chosen = {m for m in args.models.split(",") if m} if args.models is not None else None
     warm = [(e.pipeline, e.model_id) for e in catalog.entries
             if (e.model_id in chosen if chosen is not None else e.warm)]
+    dynamic = catalog.pipelines() if args.dynamic == "all" else \
+        [p for p in args.dynamic.split(",") if p]
+    unknown = [p for p in dynamic if p not in PIPELINES]
+    if unknown:
+        raise SystemExit(f"--dynamic: unknown pipelines {unknown}")
+    device = args.device or default_device()
     return SlotSettings(worker_id=args.name, redis_url=args.redis_url, catalog=catalog,
-                        models_dir=Path(args.models_dir), device=args.device or default_device(),
-                        warm=warm, heartbeat_interval=args.heartbeat)
+                        models_dir=Path(args.models_dir), device=device, warm=warm,
+                        heartbeat_interval=args.heartbeat, dynamic=dynamic,
+                        budget_bytes=memory_budget(args.memory_budget_gb, device),
+                        request_memory_scale=args.request_memory_scale)
+
+
+def memory_budget(gigabytes: float | None, device: str) -> int | None:
+    if gigabytes is not None:
+        return int(gigabytes * 1024**3)
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    slots = int(os.environ.get("WORKER_SLOTS_PER_GPU", "1"))
+    return int(torch.cuda.get_device_properties(0).total_memory * 0.9 / slots)
 
 
 def private_queue(worker_id: str) -> str:
@@ -67,7 +104,7 @@ def main(argv=None) -> None:
     signals.worker_shutdown.connect(lambda **_: _shutdown(runtime), weak=False)
 
     celery.worker_main([
-        "worker", "--pool=solo", f"--hostname={settings.worker_id}@%h",
+        "worker", "--pool=solo", f"--hostname={settings.hostname}",
         f"--queues={','.join(queues)}", f"--loglevel={args.loglevel}",
         "--without-mingle", "--without-gossip",
     ])

@@ -10,7 +10,7 @@ from app import db, extensions as ext, jobs, live
 from app.auth import authenticate
 from app.errors import ApiError, ValidationFailed
 from app.models import FINAL_STATUSES, ApiKey, Job
-from app.routing import choose_queue
+from app import routing
 from app.schemas import REQUESTS, Limits, PipelineRequest
 from app.uploads import Upload, read_image
 
@@ -71,7 +71,7 @@ def submit(key: ApiKey, pipeline: str, req: PipelineRequest, uploads: dict[str, 
     req.check(Limits.from_config(current_app.config))
     timing = {"deadline": start_deadline(), "time_limit": time_limit()}
     model_id = resolve_model(pipeline, req.model_id)
-    queue = choose_queue(ext.redis(), pipeline, model_id)
+    queue = routing.route(ext.redis(), pipeline, model_id)
     session = db.session()
     job = jobs.new_job(key.id, pipeline, model_id, req.worker_params(),
                        req.billable_units(uploads), queue)

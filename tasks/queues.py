@@ -1,0 +1,29 @@
+"""Reading and moving the messages of Celery's Redis queues. Kombu keeps a queue as one
+Redis list per priority step: `name` for the first, `name\\x06\\x16<step>` for the others."""
+
+from kombu.transport.redis import PRIORITY_STEPS
+
+SEPARATOR = "\x06\x16"
+
+
+def priority_keys(queue: str) -> list[str]:
+    return [queue if step == PRIORITY_STEPS[0] else f"{queue}{SEPARATOR}{step}"
+            for step in PRIORITY_STEPS]
+
+
+def depth(redis, queue: str) -> int:
+    """Messages waiting in a queue, all priorities together."""
+    with redis.pipeline() as pipe:
+        for key in priority_keys(queue):
+            pipe.llen(key)
+        return sum(pipe.execute())
+
+
+def move_all(redis, source: str, target: str) -> int:
+    """Moves every waiting message of `source` to `target`, keeping each priority and
+    the order. Atomic per message: a message is always in one of the two lists."""
+    moved = 0
+    for src, dst in zip(priority_keys(source), priority_keys(target)):
+        while redis.lmove(src, dst, "RIGHT", "LEFT") is not None:
+            moved += 1
+    return moved
