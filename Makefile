@@ -6,9 +6,9 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench deps clean-run
+.PHONY: run test bench deps clean-run chromium
 
-deps: $(STAMP) node_modules/.installed
+deps: $(STAMP) node_modules/.installed chromium
 
 $(STAMP): requirements.txt requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+# Headless Chromium and its driver for the dashboard test (Debian's packages), when missing.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+chromium:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  $(SUDO) apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver; \
+	fi
+
 run: deps
 	$(PY) -m devstack
 
@@ -28,7 +36,7 @@ test: deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: deps
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean-run:
 	rm -rf .run

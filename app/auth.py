@@ -3,10 +3,10 @@
 import hashlib
 import secrets
 
-from flask import g, request
+from flask import current_app, g, request
 from sqlalchemy import select
 
-from app import db
+from app import db, limits
 from app.errors import ApiError
 from app.models import ApiKey
 
@@ -21,10 +21,13 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_key(session, name: str, role: str = "user") -> str:
+def create_key(session, name: str, role: str = "user", rate_limit_per_minute=None,
+               daily_job_quota=None) -> str:
     """Stores a new key's hash and returns the key: the only time it is ever shown."""
     key = new_key()
-    session.add(ApiKey(name=name, key_hash=hash_key(key), prefix=key[:10], role=role))
+    session.add(ApiKey(name=name, key_hash=hash_key(key), prefix=key[:10], role=role,
+                       rate_limit_per_minute=rate_limit_per_minute,
+                       daily_job_quota=daily_job_quota))
     return key
 
 
@@ -46,5 +49,7 @@ def authenticate(role: str | None = None) -> ApiKey:
         raise _unauthorized("Invalid bearer token.")
     if role is not None and found.role != role:
         raise ApiError(403, "This key may not do that.")
+    limits.check_rate(current_app.extensions["redis"], found,
+                      current_app.config["RATE_LIMIT_PER_MINUTE"])
     g.api_key = found
     return found

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 from sqlalchemy import select, update
 
 from app import db
@@ -29,18 +30,22 @@ def upgrade_database(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "head")
 
 
-keys = click.Group("keys", help="API keys.")
-database = click.Group("db", help="The database schema.")
+keys = AppGroup("keys", help="API keys.")
+database = AppGroup("db", help="The database schema.")
 
 
 @keys.command("create")
 @click.option("--name", required=True)
 @click.option("--admin", is_flag=True, help="an admin key (admin API, dashboard)")
 @click.option("--out", type=click.Path(dir_okay=False), help="also write the key to a file")
-def create(name: str, admin: bool, out: str | None):
+@click.option("--rate-limit", type=int, help="requests a minute (default RATE_LIMIT_PER_MINUTE)")
+@click.option("--daily-quota", type=int, help="jobs a day (default: no quota)")
+def create(name: str, admin: bool, out: str | None, rate_limit: int | None,
+           daily_quota: int | None):
     """Create a key; it is printed once and stored only as a hash."""
     with db.transaction(current_app.extensions["db"]) as session:
-        key = create_key(session, name, "admin" if admin else "user")
+        key = create_key(session, name, "admin" if admin else "user", rate_limit,
+                         daily_quota)
     if out:
         Path(out).write_text(key + "\n")
         Path(out).chmod(0o600)
@@ -71,5 +76,8 @@ def db_upgrade():
 
 
 def register(app) -> None:
+    from app.chain_cli import chain
+
     app.cli.add_command(keys)
     app.cli.add_command(database)
+    app.cli.add_command(chain)

@@ -3,6 +3,8 @@ or {"detail": [{loc, msg, type}]} for a request that breaks the schema (422)."""
 
 import logging
 
+import redis.exceptions
+import sqlalchemy.exc
 from flask import jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -50,6 +52,12 @@ def register(app) -> None:
     app.register_error_handler(ValidationError, validation_response)
     app.register_error_handler(ValidationFailed, lambda e: unprocessable(e.detail))
     app.register_error_handler(HTTPException, _http_error)
+    # A store that is down is a 503 to come back later, answered at once: never a hang
+    # and never a 500. Connections are checked (pool_pre_ping), so recovery is automatic.
+    app.register_error_handler(sqlalchemy.exc.OperationalError, lambda e: _unavailable(
+        e, "The database is unavailable; try again shortly."))
+    app.register_error_handler(redis.exceptions.ConnectionError, lambda e: _unavailable(
+        e, "The job queue is unavailable; try again shortly."))
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -57,6 +65,11 @@ def _http_error(exc: HTTPException):
     messages = {413: "Request body too large.", 404: "Not found.",
                 405: "Method not allowed.", 415: "Unsupported media type."}
     return error_response(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
+
+
+def _unavailable(exc: Exception, msg: str):
+    log.warning("%s (%s)", msg, type(exc).__name__)
+    return error_response(503, msg, {"Retry-After": "5"})
 
 
 def _unexpected(exc: Exception):

@@ -17,3 +17,9 @@ def catalog():
 
 def media():
     return current_app.extensions["media"]
+
+
+def media_links(base_url: str):
+    from app.media import MediaLinks
+
+    return MediaLinks(base_url, media(), current_app.config["MEDIA_URL_TTL_SECONDS"])

@@ -7,9 +7,10 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from flask import current_app, has_app_context
 from sqlalchemy import select
 
-from app.media import MediaStore
+from app.media import MediaLinks, MediaStore
 from app.models import (
     CANCELED, FINAL_STATUSES, QUEUED, REQUEUED, STARTED, Job, JobEvent,
 )
@@ -38,13 +39,20 @@ def new_job(api_key_id: int, pipeline: str, model_id: str, params: dict, units: 
 
 
 def enqueue(celery, redis, job: Job, inputs: dict[str, bytes], deadline: float | None,
-            time_limit: float) -> None:
+            time_limit: float, priority: int) -> None:
     message = JobMessage(job_id=job.id, pipeline=job.pipeline, model_id=job.model_id,
                          queue=job.queue, params=job.params, deadline=deadline,
-                         time_limit=time_limit, enqueued_at=time.time(),
-                         inputs={k: encode_bytes(v) for k, v in inputs.items()})
+                         time_limit=time_limit, enqueued_at=time.time(), priority=priority,
+                         inputs={k: encode_bytes(v) for k, v in inputs.items()},
+                         sender=_ticket_sender())
     control.init(redis, job.id)
     send_job(celery, message)
+
+
+def _ticket_sender() -> str | None:
+    """The address the gateway signs tickets with (GATEWAY_PRIVATE_KEY): the worker's
+    operator writes its ticket params for it. None when the gateway pays no one."""
+    return current_app.config.get("GATEWAY_ADDRESS") if has_app_context() else None
 
 
 def apply_event(session, event: WorkerEvent, media: MediaStore) -> Job | None:
@@ -93,6 +101,16 @@ def _finish(job: Job, event: WorkerEvent, at: datetime, media: MediaStore) -> No
                                detail={"worker": event.worker, "error": event.error}))
 
 
+def finish_elsewhere(job: Job, where: str, answer: dict) -> None:
+    """A job another gateway ran for us: its answer is the result, URLs and all."""
+    at = now()
+    job.status = "succeeded"
+    job.ran_on = where
+    job.result = answer
+    job.started_at = job.finished_at = at
+    job.events.append(JobEvent(status="succeeded", at=at, detail={"ran_on": where}))
+
+
 def cancel_job(session, job_id: str) -> Job | None:
     """Marks a job canceled unless it is already final; None when it was."""
     job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
@@ -105,19 +123,20 @@ def cancel_job(session, job_id: str) -> Job | None:
     return job
 
 
-def render_result(result: dict | None, base_url: str) -> dict | None:
+def render_result(result: dict | None, links: MediaLinks) -> dict | None:
     """The Livepeer answer, {"images": [{"url", "seed", "nsfw"}]}, for this host."""
     if result is None:
         return None
-    return {"images": [{"url": f"{base_url}media/{img['media']}", "seed": img["seed"],
-                        "nsfw": img["nsfw"]} for img in result["images"]]}
+    return {"images": [{"url": img.get("url") or links.url(img["media"]),
+                        "seed": img["seed"], "nsfw": img["nsfw"]}
+                       for img in result["images"]]}
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def public_view(job: Job, base_url: str, live_progress: dict | None) -> dict:
+def public_view(job: Job, links: MediaLinks, live_progress: dict | None) -> dict:
     if job.status == "succeeded":
         progress = 1.0
     elif live_progress:
@@ -136,8 +155,10 @@ def public_view(job: Job, base_url: str, live_progress: dict | None) -> dict:
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "billable_units": job.billable_units,
-        "result": render_result(job.result, base_url),
+        "result": render_result(job.result, links),
         "error": job.error,
         "timings": job.timings,
+        "priority": job.priority,
+        "ran_on": job.ran_on,
         "history": [{"status": e.status, "at": iso(e.at)} for e in job.events],
     }

@@ -1,13 +1,16 @@
 """Where results live: files named by an HMAC of (job, index), served by the gateway.
 
 The name is unguessable without the secret, and recording a result twice writes the same
-names, so a retried recording never orphans a file."""
+names, so a retried recording never orphans a file. The URLs handed out carry an expiry
+and a signature over (name, expiry): a leaked link stops working."""
 
 import hashlib
 import hmac
 import os
 import re
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 EXTENSIONS = {"image/png": ".png", "video/mp4": ".mp4", "image/jpeg": ".jpg",
@@ -44,3 +47,28 @@ class MediaStore:
     @staticmethod
     def content_type(name: str) -> str:
         return CONTENT_TYPES[Path(name).suffix]
+
+    def signature(self, name: str, expires: int) -> str:
+        return hmac.new(self.secret, f"url/{name}/{expires}".encode(),
+                        hashlib.sha256).hexdigest()[:32]
+
+    def link_is_valid(self, name: str, expires: str, sig: str) -> bool:
+        """A link whose signature matches (compared in constant time) and has not
+        expired."""
+        if not expires.isdigit() or int(expires) < time.time():
+            return False
+        return hmac.compare_digest(self.signature(name, int(expires)), sig)
+
+
+@dataclass(frozen=True)
+class MediaLinks:
+    """Makes the URLs of results for one base URL, valid for ttl seconds."""
+
+    base_url: str
+    store: MediaStore
+    ttl: int
+
+    def url(self, name: str) -> str:
+        expires = int(time.time()) + self.ttl
+        return (f"{self.base_url}media/{name}?expires={expires}"
+                f"&sig={self.store.signature(name, expires)}")

@@ -2,7 +2,10 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy import (
+    JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -29,10 +32,19 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # None: the gateway's defaults (RATE_LIMIT_PER_MINUTE; no daily quota).
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    daily_job_quota: Mapped[int | None] = mapped_column(Integer)
 
 
 class Job(Base):
     __tablename__ = "jobs"
+    __table_args__ = (
+        # One job per (key, Idempotency-Key): a retried request finds the first one.
+        UniqueConstraint("api_key_id", "idempotency_key", name="uq_jobs_idempotency"),
+        # Counting a key's jobs in flight, for its fair share.
+        Index("ix_jobs_key_status", "api_key_id", "status"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
@@ -52,6 +64,14 @@ class Job(Base):
     result: Mapped[dict | None] = mapped_column(JsonColumn)
     error: Mapped[str | None] = mapped_column(Text)
     timings: Mapped[dict | None] = mapped_column(JsonColumn)
+    priority: Mapped[str] = mapped_column(String(8), default="normal", server_default="normal")
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_events: Mapped[list | None] = mapped_column(JsonColumn)
+    # Where it ran when not on our workers (the fallback gateway's URL).
+    ran_on: Mapped[str | None] = mapped_column(Text)
 
     events: Mapped[list["JobEvent"]] = relationship(
         back_populates="job", order_by="JobEvent.at", cascade="all, delete-orphan")

@@ -5,14 +5,16 @@ Type errors are the schema's (422); rules a client can break with well-typed val
 (an empty prompt, a size that is not a multiple of 8) are 400s with a message, as
 Livepeer's runner answers them."""
 
+import json
 import secrets
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from app.errors import ApiError
 from app.uploads import Upload
+from tasks.catalog import ModelEntry
 
 MAX_SEED = 2**32 - 1
 
@@ -33,9 +35,18 @@ def bad_request(msg: str) -> ApiError:
     return ApiError(400, msg)
 
 
+MAX_PROMPT_CHARS = 2000
+
+
 def check_prompt(prompt: str) -> None:
     if not prompt.strip():
         raise bad_request("Prompt must be provided.")
+    check_text("prompt", prompt)
+
+
+def check_text(name: str, text: str) -> None:
+    if len(text) > MAX_PROMPT_CHARS:
+        raise bad_request(f"{name} is longer than {MAX_PROMPT_CHARS} characters.")
 
 
 def check_size(width: int, height: int, limits: Limits) -> None:
@@ -44,6 +55,26 @@ def check_size(width: int, height: int, limits: Limits) -> None:
     for name, value in (("width", width), ("height", height)):
         if not 8 <= value <= limits.max_side:
             raise bad_request(f"{name} must be between 8 and {limits.max_side}.")
+
+
+def check_loras(loras: str, entry: ModelEntry) -> None:
+    """loras is "" or a JSON object of adapter name -> scale, each adapter one that the
+    model's entry offers."""
+    if not loras:
+        return
+    try:
+        asked = json.loads(loras)
+    except ValueError:
+        raise bad_request("loras must be a JSON object of adapter name to scale.")
+    if not isinstance(asked, dict) or not all(
+            isinstance(scale, (int, float)) and not isinstance(scale, bool)
+            for scale in asked.values()):
+        raise bad_request("loras must be a JSON object of adapter name to scale.")
+    unknown = sorted(set(asked) - set(entry.loras))
+    if unknown:
+        offered = ", ".join(sorted(entry.loras)) or "none"
+        raise bad_request(f"Unknown LoRA adapter(s) {', '.join(unknown)} for "
+                          f"{entry.model_id}; it offers: {offered}.")
 
 
 def check_range(name: str, value: int, low: int, high: int) -> None:
@@ -68,6 +99,9 @@ class PipelineRequest(BaseModel):
 
     def check(self, limits: Limits) -> None:
         """The 400 rules; raises ApiError."""
+
+    def for_model(self, entry: ModelEntry) -> None:
+        """Takes what the chosen model decides (image-to-video: how many frames)."""
 
     def billable_units(self, uploads: dict[str, Upload]) -> int:
         raise NotImplementedError
@@ -95,9 +129,13 @@ class TextToImageRequest(PipelineRequest):
 
     def check(self, limits: Limits) -> None:
         check_prompt(self.prompt)
+        check_text("negative_prompt", self.negative_prompt)
         check_size(self.width, self.height, limits)
         check_range("num_inference_steps", self.num_inference_steps, 1, limits.max_steps)
         check_range("num_images_per_prompt", self.num_images_per_prompt, 1, limits.max_images)
+
+    def for_model(self, entry: ModelEntry) -> None:
+        check_loras(self.loras, entry)
 
     def billable_units(self, uploads: dict[str, Upload]) -> int:
         return self.width * self.height * self.num_images_per_prompt
@@ -120,17 +158,24 @@ class ImageToImageRequest(PipelineRequest):
 
     def check(self, limits: Limits) -> None:
         check_prompt(self.prompt)
+        check_text("negative_prompt", self.negative_prompt)
         check_range("num_inference_steps", self.num_inference_steps, 1, limits.max_steps)
         check_range("num_images_per_prompt", self.num_images_per_prompt, 1, limits.max_images)
         if not 0.0 < self.strength <= 1.0:
             raise bad_request("strength must be greater than 0 and at most 1.")
+        if int(self.num_inference_steps * self.strength) < 1:
+            # diffusers runs int(steps * strength) steps: none would be an error there.
+            raise bad_request("num_inference_steps * strength must be at least 1.")
+
+    def for_model(self, entry: ModelEntry) -> None:
+        check_loras(self.loras, entry)
 
     def billable_units(self, uploads: dict[str, Upload]) -> int:
         return uploads["image"].pixels * self.num_images_per_prompt
 
 
-# Livepeer bills image-to-video for SVD-xt's 25 frames.
-BILLED_VIDEO_FRAMES = 25
+# SVD-xt's frames, which Livepeer bills image-to-video for; a model entry may say others.
+DEFAULT_VIDEO_FRAMES = 25
 
 
 class ImageToVideoRequest(PipelineRequest):
@@ -145,6 +190,13 @@ class ImageToVideoRequest(PipelineRequest):
     noise_aug_strength: float = 0.02
     safety_check: bool = True
     num_inference_steps: int = 25
+    _frames: int = PrivateAttr(DEFAULT_VIDEO_FRAMES)
+
+    def for_model(self, entry: ModelEntry) -> None:
+        self._frames = entry.frames or DEFAULT_VIDEO_FRAMES
+
+    def worker_params(self) -> dict:
+        return {**super().worker_params(), "num_frames": self._frames}
 
     def check(self, limits: Limits) -> None:
         check_size(self.width, self.height, limits)
@@ -153,7 +205,7 @@ class ImageToVideoRequest(PipelineRequest):
         check_range("motion_bucket_id", self.motion_bucket_id, 0, 1023)
 
     def billable_units(self, uploads: dict[str, Upload]) -> int:
-        return self.width * self.height * BILLED_VIDEO_FRAMES
+        return self.width * self.height * self._frames
 
 
 class UpscaleRequest(PipelineRequest):

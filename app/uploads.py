@@ -37,6 +37,9 @@ def read_image(field: str, data: bytes, max_side: int) -> Upload:
         raise ApiError(415, f"Unsupported image format {image.format} in {field}; "
                             "use PNG, JPEG or WebP.")
     width, height = image.size
+    if width < 8 or height < 8:
+        raise ApiError(400, f"Image in {field} is {width}x{height}; each side must be at "
+                            "least 8 pixels.")
     if width > max_side or height > max_side:
         raise ApiError(400, f"Image in {field} is {width}x{height}; "
                             f"the largest side allowed is {max_side}.")

@@ -13,7 +13,7 @@ from typing import Iterable
 
 from eth_account import Account
 from web3 import Web3
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, TimeExhausted
 from web3.logs import DISCARD
 
 from . import artifacts
@@ -27,6 +27,9 @@ GAS_MARGIN = 1.2  # estimates are exact for these calls, but a state change betw
 # self-call); generous, since unused gas is refunded.
 BATCH_GAS_PER_TICKET = 30_000
 DEFAULT_TX_TIMEOUT = 60
+# What a caller sees when the node is away or slow (requests' errors are OSErrors), or a
+# transaction was not mined in time: worth trying again later, unlike a revert.
+NETWORK_ERRORS = (OSError, TimeExhausted)
 
 
 class BrokerError(RuntimeError):
@@ -215,6 +218,18 @@ class TicketBroker:
             from_block=from_block, to_block=to_block, argument_filters=filters or None
         )
         return [_redemption(e) for e in events]
+
+    def event_logs(self, name: str, from_block: int, to_block, **filters) -> list[dict]:
+        """Each `name` event in the range: its arguments plus tx_hash, block_number and
+        log_index, which together name it uniquely."""
+        logs = getattr(self.contract.events, name).get_logs(
+            from_block=from_block, to_block=to_block, argument_filters=filters or None
+        )
+        return [
+            {**dict(e["args"]), "tx_hash": bytes(e["transactionHash"]), "block_number": e["blockNumber"],
+             "log_index": e["logIndex"]}
+            for e in logs
+        ]
 
     def events(self, receipt, name: str) -> list[dict]:
         """The arguments of each `name` event in a receipt."""

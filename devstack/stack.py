@@ -7,9 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-import redis as redis_lib
 
+from devstack.chain import start_test_chain
 from devstack.servers import Postgres, Redis, free_port, python_env, wait_for_port
+from tasks.connections import redis_client
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / ".run" / "models"  # tiny models, built once (they are deterministic)
@@ -40,19 +41,26 @@ class Stack:
         self.redis_server = Redis(base / "redis")
         models_file = base / "models.json"
         models_file.write_text(json.dumps(models))
+        # The chain is always on: anvil in memory, contracts deployed, the gateway funded.
+        self.anvil, chain_env = start_test_chain(base)
         self.env = {
+            **chain_env,
             "DATABASE_URL": self.postgres.url,
             "REDIS_URL": self.redis_server.url,
             "MODELS_FILE": str(models_file),
             "MODELS_DIR": str(MODELS_DIR),
             "MEDIA_DIR": str(base / "media"),
             "MEDIA_SECRET": "stack-media-secret",
+            "WEBHOOK_SECRET": "stack-webhook-secret",
+            # Tests poll hard with one key; the limit itself is tested with keys of their own.
+            "RATE_LIMIT_PER_MINUTE": "1000000",
+            "SECRET_KEY": "stack-secret-key",
             "SYNC_TIMEOUT_SECONDS": "120",
             "HF_HUB_OFFLINE": "1",
             **(env or {}),
         }
         self.procs: list[subprocess.Popen] = []
-        self.redis = redis_lib.Redis.from_url(self.redis_server.url)
+        self.redis = redis_client(self.redis_server.url)
         upgrade_database(self.postgres.url)
 
     def spawn(self, name: str, args: list[str], extra_env: dict | None = None):
@@ -70,10 +78,11 @@ class Stack:
         raw = self.redis.get(f"worker:{worker_id}")
         return json.loads(raw) if raw else None
 
-    def start_worker(self, worker_id: str, *args: str, ready: bool = True):
+    def start_worker(self, worker_id: str, *args: str, ready: bool = True,
+                     env: dict | None = None):
         """A real worker slot process; waits until its heartbeat says it consumes."""
         proc = self.spawn(worker_id, ["-m", "workers.slot", "--name", worker_id,
-                                      "--heartbeat", "1", *args])
+                                      "--heartbeat", "1", *args], env)
         if ready:
             wait_for(lambda: proc.poll() is not None or self.heartbeat(worker_id),
                      timeout=120, what=f"worker {worker_id} heartbeat")
@@ -82,7 +91,11 @@ class Stack:
         return proc
 
     def start_recorder(self):
-        return self.spawn("recorder", ["-m", "tasks.recorder"])
+        """The recorder, serving its metrics at self.recorder_metrics_url."""
+        port = free_port()
+        self.recorder_metrics_url = f"http://127.0.0.1:{port}/metrics"
+        return self.spawn("recorder", ["-m", "tasks.recorder"],
+                          {"RECORDER_METRICS_PORT": str(port)})
 
     def start_controller(self):
         return self.spawn("controller", ["-m", "tasks.controller"],
@@ -92,9 +105,11 @@ class Stack:
                       env: dict | None = None) -> str:
         """gunicorn serving create_app(), as the Procfile runs it; returns its base URL."""
         port = free_port()
-        proc = self.spawn(name, ["-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                                 "--worker-class", "gthread", "--workers", str(workers),
-                                 "--threads", str(threads), "app:create_app()"], env)
+        metrics_dir = {"PROMETHEUS_MULTIPROC_DIR": str(self.base / f"prometheus-{name}")}
+        proc = self.spawn(name, ["-m", "gunicorn", "-c", "gunicorn.conf.py",
+                                 "--bind", f"127.0.0.1:{port}",
+                                 "--workers", str(workers), "--threads", str(threads)],
+                          {**metrics_dir, **(env or {})})
         wait_for_port(port, timeout=60, proc=proc)
         return f"http://127.0.0.1:{port}"
 
@@ -109,3 +124,4 @@ class Stack:
                 proc.kill()
         self.redis_server.stop()
         self.postgres.stop()
+        self.anvil.stop()

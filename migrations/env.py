@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+import chain.ledger  # noqa: F401  (the payment tables live on the same Base)
 from app.models import Base
 
 config = context.config

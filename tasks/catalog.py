@@ -19,6 +19,9 @@ class ModelEntry(BaseModel):
     currency: str = "WEI"
     default: bool = False  # the model used when a request's model_id is ""
     slots: int | None = None
+    frames: int | None = None  # image-to-video: frames made (and billed); default 25
+    # LoRA adapters the model offers (name -> weights); requests may name only these.
+    loras: dict[str, str] = Field(default_factory=dict)
     optimization_flags: dict[str, object] = Field(default_factory=dict)
 
 

@@ -15,7 +15,7 @@ DEFAULT_MAX_JOB_SECONDS = 1800
 
 def queues_for(catalog: Catalog | None) -> list[Queue]:
     """Every queue, declared up front so Flower shows them even with no consumer."""
-    declared = [Queue(names.SETTLE_QUEUE)]
+    declared = [Queue(names.SETTLE_QUEUE), Queue(names.WEBHOOK_QUEUE)]
     if catalog is None:
         return declared
     for pipeline in catalog.pipelines():

@@ -1,37 +1,65 @@
-"""The controller: one small loop beside the gateway that watches heartbeats and the
-running jobs. When a worker stops beating while it runs a job (killed, its machine
-gone), the job goes back to its queue at once as its next attempt; after MAX_ATTEMPTS
-lost workers the job fails, so a job that kills its worker cannot loop.
+"""The controller: one small loop beside the gateway that watches heartbeats, queues and
+the running jobs.
+
+- Lost workers: when a worker stops beating while it runs a job (killed, its machine
+  gone), the job goes back to its queue at once as its next attempt; after MAX_ATTEMPTS
+  lost workers the job fails, so a job that kills its worker cannot loop.
+- Stranded jobs: a model's queue that no live worker consumes any more is moved to its
+  pipeline's cold queue.
+- Placement: a model whose queue waits longer than a target gets one more worker (one
+  that loads models on demand); a model loaded on demand and idle long enough is let go.
 
     python -m tasks.controller
 """
 
+import json
 import logging
 import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 
 import redis as redis_lib
 
 from tasks import control, names, queues
+from tasks.admission import estimate_wait
 from tasks.catalog import Catalog
 from tasks.celery_app import make_celery
+from tasks.connections import redis_client
 from tasks.discovery import live_workers, loads_on_demand, serves_warm
 from tasks.dispatch import send_job
+from tasks.logs import setup as setup_logging
 from tasks.messages import JobEvent, JobMessage
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 
 
+@dataclass(frozen=True)
+class Placement:
+    """When to add a worker to a model (its queue's estimated wait passes the target) and
+    when to let a model loaded on demand go (idle that long)."""
+
+    target_wait_seconds: float = 30.0
+    idle_seconds: float = 600.0
+    cooldown_seconds: float = 30.0  # between two loads of one model, while one happens
+
+    @classmethod
+    def from_env(cls) -> "Placement":
+        return cls(float(os.environ.get("PLACEMENT_TARGET_WAIT_SECONDS", "30")),
+                   float(os.environ.get("PLACEMENT_IDLE_SECONDS", "600")),
+                   float(os.environ.get("PLACEMENT_COOLDOWN_SECONDS", "30")))
+
+
 class Controller:
     def __init__(self, redis, celery, catalog: Catalog | None = None,
-                 max_attempts: int = MAX_ATTEMPTS):
+                 max_attempts: int = MAX_ATTEMPTS, placement: Placement = Placement()):
         self.redis = redis
         self.celery = celery
         self.catalog = catalog
         self.max_attempts = max_attempts
+        self.placement = placement
 
     def record(self, event: JobEvent) -> None:
         self.celery.send_task(names.RECORD, args=[event.model_dump()],
@@ -83,22 +111,82 @@ class Controller:
                 moved[queue] = count
         return moved
 
+    def place(self) -> list[dict]:
+        """Adds a worker to each model whose queue waits too long, and lets models loaded
+        on demand go when idle; every decision is logged and kept for /admin/placement."""
+        if self.catalog is None:
+            return []
+        workers = live_workers(self.redis)
+        decisions = [d for entry in self.catalog.entries
+                     if (d := self._add_worker(workers, entry.pipeline, entry.model_id))]
+        decisions += self._release_idle(workers)
+        for decision in decisions:
+            self._log_decision(decision)
+        return decisions
+
+    def _add_worker(self, workers, pipeline: str, model_id: str) -> dict | None:
+        queue = names.model_queue(pipeline, model_id)
+        holders = [w for w in workers if serves_warm(w, pipeline, model_id)]
+        if not holders:
+            return None  # its jobs wait in the cold queue, where loaders take them
+        wait = estimate_wait(self.redis, workers, queue, pipeline, model_id)
+        if wait <= self.placement.target_wait_seconds:
+            return None
+        candidates = [w for w in workers if loads_on_demand(w, pipeline)
+                      and w not in holders and not w.get("busy")]
+        if not candidates:
+            return None
+        cooldown = f"placement:loading:{pipeline}:{model_id}"
+        if not self.redis.set(cooldown, 1, nx=True, ex=int(self.placement.cooldown_seconds)):
+            return None
+        chosen = max(candidates, key=lambda w: w.get("free_bytes") or 0)
+        self.celery.send_task(names.LOAD_MODEL, args=[pipeline, model_id],
+                              queue=names.worker_queue(chosen["id"]))
+        return {"action": "load", "pipeline": pipeline, "model_id": model_id,
+                "worker": chosen["id"], "reason": f"estimated wait {wait:.1f}s > "
+                                                  f"{self.placement.target_wait_seconds:g}s"}
+
+    def _release_idle(self, workers) -> list[dict]:
+        now = time.time()
+        decisions = []
+        for worker in workers:
+            for model in worker.get("models", []):
+                idle = now - model.get("last_used", now)
+                if model["warm"] or not model["ready"] or idle < self.placement.idle_seconds:
+                    continue
+                self.celery.send_task(names.UNLOAD_MODEL,
+                                      args=[model["pipeline"], model["model_id"]],
+                                      queue=names.worker_queue(worker["id"]))
+                decisions.append({"action": "unload", "pipeline": model["pipeline"],
+                                  "model_id": model["model_id"], "worker": worker["id"],
+                                  "reason": f"idle {idle:.0f}s"})
+        return decisions
+
+    def _log_decision(self, decision: dict) -> None:
+        decision = {"at": time.time(), **decision}
+        log.info("placement: %s", json.dumps(decision))
+        with self.redis.pipeline() as pipe:
+            pipe.lpush(names.PLACEMENT_LOG, json.dumps(decision))
+            pipe.ltrim(names.PLACEMENT_LOG, 0, 199)
+            pipe.execute()
+
     def run(self, interval: float, stop: threading.Event) -> None:
         while not stop.wait(interval):
             try:
                 self.reap()
                 self.rehome()
+                self.place()
             except redis_lib.RedisError:
                 log.warning("controller pass failed; trying again", exc_info=True)
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("CONTROLLER_LOGLEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("controller", os.environ.get("CONTROLLER_LOGLEVEL", "INFO"))
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     catalog = Catalog.load(os.environ.get("MODELS_FILE", "models.json"))
-    controller = Controller(redis_lib.Redis.from_url(redis_url),
-                            make_celery(redis_url, catalog), catalog)
+    controller = Controller(redis_client(redis_url),
+                            make_celery(redis_url, catalog), catalog,
+                            placement=Placement.from_env())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -4,8 +4,8 @@ from tasks import names
 from tasks.messages import JobMessage
 
 
-def send_job(celery, job: JobMessage, priority: int | None = None) -> None:
+def send_job(celery, job: JobMessage) -> None:
     # The task id is the job id and attempt: Flower shows each delivery, and a job's
     # attempts stay apart.
     celery.send_task(names.RUN_JOB, args=[job.model_dump()], queue=job.queue,
-                     task_id=f"{job.job_id}.{job.attempt}", priority=priority)
+                     task_id=f"{job.job_id}.{job.attempt}", priority=job.priority)

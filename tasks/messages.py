@@ -19,6 +19,9 @@ class JobMessage(BaseModel):
     enqueued_at: float | None = None
     attempt: int = 1
     declines: int = 0  # workers that sent it back for lack of room
+    priority: int = 3  # kombu's Redis priority step: 0 is taken first
+    # The gateway's ticket-sender address: the operator writes its ticket params for it.
+    sender: str | None = None
 
 
 class Output(BaseModel):
@@ -47,6 +50,8 @@ class JobEvent(BaseModel):
     outputs: list[Output] = Field(default_factory=list)
     error: str | None = None
     timings: dict[str, float] = Field(default_factory=dict)
+    # On succeeded events of a paid operator: its TicketParams (chain.TicketParams.to_dict()).
+    payment: dict | None = None
 
 
 def encode_bytes(data: bytes) -> str:

@@ -3,6 +3,9 @@ controller and gateway processes, tiny models built from configs. Nothing reache
 internet."""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 import requests
@@ -12,11 +15,15 @@ from support import TEST_MODELS, make_key
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def stack():
+    # Not under pytest's tmp_path: pytest prunes old runs' folders, and PostgreSQL runs
+    # as its own user, which needs to reach its data folder.
     os.environ["HF_HUB_OFFLINE"] = "1"
-    s = Stack(tmp_path_factory.mktemp("stack"), TEST_MODELS)
+    base = Path(tempfile.mkdtemp(prefix="genai-stack-"))
+    s = Stack(base, TEST_MODELS)
     yield s
     s.close()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +84,25 @@ def admin_auth(admin_key):
 def http():
     with requests.Session() as s:
         yield s
+
+
+@pytest.fixture
+def echo_worker(stack, gateway):
+    """Starts fresh workers (echo only, unless told otherwise), killed after the test."""
+    workers, names = [], []
+
+    def start(name: str, *args: str):
+        proc = stack.start_worker(name, *(args or ("--models", "echo")))
+        workers.append(proc)
+        names.append(name)
+        return proc
+
+    yield start
+    for proc in workers:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # A killed worker leaves its heartbeat until it expires: drop it, so that no later
+    # test routes to a worker that is gone.
+    for name in names:
+        stack.redis.delete(f"worker:{name}")

@@ -7,12 +7,13 @@ TEST_MODELS = [
      "price_per_unit": 1000, "pixels_per_unit": 1},
     {"pipeline": "image-to-image", "model_id": "tiny/sd-img2img", "warm": True,
      "price_per_unit": 1000, "pixels_per_unit": 1},
-    {"pipeline": "image-to-video", "model_id": "tiny/svd", "warm": True,
+    {"pipeline": "image-to-video", "model_id": "tiny/svd", "warm": True, "frames": 4,
      "price_per_unit": 10, "pixels_per_unit": 1},
     {"pipeline": "upscale", "model_id": "tiny/sd-x4-upscaler", "warm": True,
      "price_per_unit": 1000, "pixels_per_unit": 1},
-    # The instant pipeline; only the workers started with --models echo hold it.
-    {"pipeline": "echo", "model_id": "echo", "warm": False, "price_per_unit": 1,
+    # The instant pipeline; only the workers started with --models echo hold it. Priced at
+    # 2.5 dev tickets (devstack.chain.DEV_TICKET_EV) so payment tests see several per job.
+    {"pipeline": "echo", "model_id": "echo", "warm": False, "price_per_unit": 25 * 10**16,
      "pixels_per_unit": 1},
     # Loaded only on demand, by the dynamic workers of tests/test_dynamic_loading.py.
     {"pipeline": "text-to-image", "model_id": "tiny/cold-a", "warm": False,
@@ -43,9 +44,23 @@ def submit_echo(http, gateway, auth, headers=None, **params) -> str:
     return response.json()["id"]
 
 
-def make_key(sessions, name="test", role="user") -> str:
+def make_key(sessions, name="test", role="user", **limits) -> str:
     from app.auth import create_key
     from app.db import transaction
 
     with transaction(sessions) as session:
-        return create_key(session, name, role)
+        return create_key(session, name, role, **limits)
+
+
+def active_queues(celery, worker_id: str) -> list[str]:
+    """The queues a worker consumes, as it answers Celery's inspect (waits for a reply:
+    a busy machine may answer late)."""
+    import socket
+
+    def ask():
+        inspect = celery.control.inspect(destination=[f"{worker_id}@{socket.gethostname()}"],
+                                         timeout=5)
+        return inspect.active_queues()
+
+    replies = wait_for(ask, timeout=60, what=f"{worker_id} to answer inspect")
+    return [q["name"] for queues in replies.values() for q in queues]

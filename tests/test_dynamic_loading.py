@@ -3,12 +3,11 @@ model's queue, and evicts it (least recently used) when another model needs the 
 Requests that cannot fit are sent back, and fail clearly when no worker has room."""
 
 import os
-import socket
 
 import pytest
 
 from devstack.stack import MODELS_DIR, wait_for
-from support import job
+from support import active_queues, job
 
 BODY = {"prompt": "a cold start", "width": 64, "height": 64, "num_inference_steps": 2}
 TINY_SD_BYTES = 6 * 1024**2  # about what tiny/sd weighs (measured at load)
@@ -30,13 +29,6 @@ def dynamic_worker(stack, gateway, tmp_path):
     yield proc
     proc.terminate()
     proc.wait(30)
-
-
-def active_queues(app) -> list[str]:
-    inspect = app.extensions["celery"].control.inspect(
-        destination=[f"dyn-slot0@{socket.gethostname()}"], timeout=5)
-    replies = inspect.active_queues() or {}
-    return [q["name"] for queues in replies.values() for q in queues]
 
 
 def models_held(stack) -> dict:
@@ -61,7 +53,7 @@ def test_load_on_demand_then_subscribe_then_evict(http, gateway, auth, stack, ap
     held = models_held(stack)
     assert held["tiny/cold-a"]["ready"] and not held["tiny/cold-a"]["warm"]
     assert held["tiny/cold-a"]["load_seconds"] > 0
-    wait_for(lambda: "text-to-image:tiny/cold-a" in active_queues(app), timeout=30)
+    wait_for(lambda: "text-to-image:tiny/cold-a" in active_queues(app.extensions["celery"], "dyn-slot0"), timeout=30)
 
     second = run_job(http, gateway, auth, "tiny/cold-a")
     assert second["status"] == "succeeded" and second["timings"]["load"] == 0
@@ -69,7 +61,7 @@ def test_load_on_demand_then_subscribe_then_evict(http, gateway, auth, stack, ap
     third = run_job(http, gateway, auth, "tiny/cold-b")  # no room for both: a is evicted
     assert third["status"] == "succeeded" and third["timings"]["load"] > 0
     assert set(models_held(stack)) == {"tiny/cold-b"}
-    wait_for(lambda: (q := active_queues(app)) and "text-to-image:tiny/cold-a" not in q
+    wait_for(lambda: (q := active_queues(app.extensions["celery"], "dyn-slot0")) and "text-to-image:tiny/cold-a" not in q
              and "text-to-image:tiny/cold-b" in q, timeout=30)
 
 

@@ -54,6 +54,12 @@ def test_missing_or_wrong_key_is_401(client, headers, nothing_left_behind):
     ({**GOOD, "num_inference_steps": 0}, 400, "num_inference_steps"),
     ({**GOOD, "model_id": "no/such-model"}, 400, "Unknown model"),
     ({**GOOD, "model_id": "tiny/unserved"}, 503, "No worker can serve"),
+    ({**GOOD, "prompt": "x" * 2001}, 400, "prompt is longer than 2000"),
+    ({**GOOD, "negative_prompt": "x" * 2001}, 400, "negative_prompt is longer"),
+    ({**GOOD, "num_images_per_prompt": 9}, 400, "num_images_per_prompt"),
+    ({**GOOD, "loras": "not json"}, 400, "loras must be a JSON object"),
+    ({**GOOD, "loras": '{"style": "high"}'}, 400, "loras must be a JSON object"),
+    ({**GOOD, "loras": '{"pixel-art": 0.8}'}, 400, "Unknown LoRA adapter(s) pixel-art"),
 ])
 def test_bad_input_is_rejected_with_a_message(client, auth, body, status, msg,
                                               nothing_left_behind):
@@ -65,6 +71,8 @@ def test_bad_input_is_rejected_with_a_message(client, auth, body, status, msg,
 
 
 def test_schema_violation_is_422_with_locations(client, auth, nothing_left_behind):
+    assert client.post("/text-to-image", json={**GOOD, "seed": -1},
+                       headers=auth).status_code == 422
     response = client.post("/text-to-image", json={**GOOD, "width": "wide"}, headers=auth)
     assert response.status_code == 422
     detail = response.get_json()["detail"]
@@ -100,3 +108,20 @@ def test_unknown_route_and_media_are_json_404(client):
     assert detail_msg(client.get("/nope")) == "Not found."
     assert client.get("/media/" + "0" * 48 + ".png").status_code == 404
     assert client.get("/media/../../etc/passwd").status_code == 404
+
+
+def test_media_links_are_signed_and_expire(app, client):
+    import time
+
+    store = app.extensions["media"]
+    name = store.name_for("job-for-links", 0, "image/png")
+    store.put(name, b"\x89PNG not really")
+    good = int(time.time()) + 60
+    assert client.get(f"/media/{name}?expires={good}&sig={store.signature(name, good)}"
+                      ).status_code == 200
+    assert client.get(f"/media/{name}").status_code == 403
+    assert client.get(f"/media/{name}?expires={good}&sig={'0' * 32}").status_code == 403
+    past = int(time.time()) - 1
+    response = client.get(f"/media/{name}?expires={past}&sig={store.signature(name, past)}")
+    assert response.status_code == 403
+    assert detail_msg(response) == "This link is invalid or has expired."

@@ -40,6 +40,7 @@ def test_image_to_video_is_h264_at_asked_fps(http, gateway, auth):
     assert response.status_code == 200, response.text
     facts = video_facts(http.get(response.json()["images"][0]["url"]).content)
     assert facts["codec"] == "h264" and facts["fps"] == 12
+    assert facts["frames"] == 4  # the model entry's frames, which are also billed
     assert (facts["width"], facts["height"]) == (64, 48)
 
 

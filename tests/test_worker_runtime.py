@@ -4,11 +4,10 @@ deadlines stop jobs, memory errors retry once, failures are reported, shutdown i
 import json
 import os
 import signal
-import socket
 
 import pytest
 
-from support import job, submit_echo, wait_for, wait_status
+from support import active_queues, job, submit_echo, wait_for, wait_status
 from tasks import control
 
 SLOW = {"steps": 400, "step_seconds": 0.05}  # 20 s unless stopped
@@ -16,25 +15,6 @@ SLOW = {"steps": 400, "step_seconds": 0.05}  # 20 s unless stopped
 
 def statuses(view: dict) -> list[str]:
     return [h["status"] for h in view["history"]]
-
-
-@pytest.fixture
-def echo_worker(stack, gateway):
-    """A fresh echo-only worker per test, stopped after it."""
-    workers = []
-
-    def start(name: str):
-        proc = stack.start_worker(name, "--models", "echo")
-        workers.append(proc)
-        return proc
-
-    yield start
-    for proc in workers:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    for proc in workers:
-        stack.redis.delete(*[k for k in stack.redis.scan_iter("worker:echo-*")] or ["none"])
 
 
 def test_sigkill_mid_job_is_finished_once_by_another_worker(http, gateway, auth, stack,
@@ -172,9 +152,7 @@ def test_failing_model_is_reported_and_the_worker_serves_the_others(
         broken = next(m for m in mine["models"] if m["model_id"] == "tiny/broken")
         assert broken["ready"] is False and broken["error"]
         assert next(m for m in mine["models"] if m["model_id"] == "echo")["ready"] is True
-        inspect = app.extensions["celery"].control.inspect(
-            destination=[f"broken-host@{socket.gethostname()}"], timeout=5)
-        queues = [q["name"] for q in next(iter(inspect.active_queues().values()))]
+        queues = active_queues(app.extensions["celery"], "broken-host")
         assert "echo:echo" in queues and "text-to-image:tiny/broken" not in queues
     finally:
         proc.terminate()

@@ -33,6 +33,9 @@ def parse_args(argv=None):
     parser.add_argument("--slots-per-gpu", type=int,
                         default=int(os.environ.get("WORKER_SLOTS_PER_GPU", "1")))
     parser.add_argument("--host", default=os.environ.get("WORKER_HOST", socket.gethostname()))
+    parser.add_argument("--metrics-port", type=int,
+                        default=int(os.environ.get("WORKER_METRICS_PORT", "0")),
+                        help="slot i serves Prometheus metrics on this port + i (0: off)")
     args, slot_args = parser.parse_known_args(argv)
     return args, slot_args
 
@@ -45,18 +48,26 @@ def slot_plan(gpus: str, slots_per_gpu: int, host: str) -> list[tuple[str, str |
     return [(f"{host}-gpu{g}-slot{s}", g) for g in indices for s in range(slots_per_gpu)]
 
 
-def spawn(name: str, gpu: str | None, slot_args: list[str], slots_per_gpu: int):
+def metrics_ports(names: list[str], base: int) -> dict[str, int]:
+    """Slot i serves its metrics on base + i; no slot does when base is 0."""
+    return {name: base + i if base else 0 for i, name in enumerate(names)}
+
+
+def spawn(name: str, gpu: str | None, slot_args: list[str], slots_per_gpu: int,
+          metrics_port: int = 0):
     # Each slot sees only its GPU, and knows how many slots share it (its memory budget).
     env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpu or "",
                WORKER_SLOTS_PER_GPU=str(slots_per_gpu))
-    return subprocess.Popen([sys.executable, "-m", "workers.slot", "--name", name, *slot_args],
-                            env=env)
+    return subprocess.Popen([sys.executable, "-m", "workers.slot", "--name", name,
+                             "--metrics-port", str(metrics_port), *slot_args], env=env)
 
 
 def main(argv=None) -> int:
     args, slot_args = parse_args(argv)
     plan = slot_plan(args.gpus, args.slots_per_gpu, args.host)
-    procs = {name: spawn(name, gpu, slot_args, args.slots_per_gpu) for name, gpu in plan}
+    ports = metrics_ports([name for name, _ in plan], args.metrics_port)
+    procs = {name: spawn(name, gpu, slot_args, args.slots_per_gpu, ports[name])
+             for name, gpu in plan}
     gpus = dict(plan)
     restarts = {name: 0 for name in procs}
     stopping = False
@@ -86,7 +97,8 @@ def main(argv=None) -> int:
             time.sleep(delay)
             if not stopping:
                 restarts[name] += 1
-                procs[name] = spawn(name, gpus[name], slot_args, args.slots_per_gpu)
+                procs[name] = spawn(name, gpus[name], slot_args, args.slots_per_gpu,
+                                    ports[name])
         time.sleep(0.5)
 
 

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workers import metrics
 from workers.pipelines import Pipeline, pipeline_class
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class LoadedModel:
     def describe(self) -> dict:
         return {"pipeline": self.pipeline, "model_id": self.model_id, "warm": self.warm,
                 "ready": self.ready, "load_seconds": round(self.load_seconds, 3),
-                "bytes": self.bytes, "error": self.error}
+                "bytes": self.bytes, "error": self.error, "last_used": self.last_used}
 
 
 def resolve_model_path(models_dir: Path, model_id: str) -> str:
@@ -88,6 +89,7 @@ class ModelCache:
             entry.error = f"{type(exc).__name__}: {exc}"
             log.exception("model %s (%s) failed to load", model_id, pipeline)
         entry.load_seconds = time.perf_counter() - started
+        metrics.observe_load(pipeline, model_id, warm, entry.load_seconds, entry.ready)
         self.models[(pipeline, model_id)] = entry
         return entry
 

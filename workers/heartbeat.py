@@ -21,20 +21,27 @@ class Heartbeat:
         self.describe = describe  # () -> dict, called at every beat
         self.interval = interval
         self._stop = threading.Event()
+        # The beat thread and the job thread both beat: one at a time, so that an older
+        # description can never overwrite a newer one.
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
     def beat(self) -> None:
-        state = dict(self.describe(), id=self.worker_id, at=time.time(),
-                     interval=self.interval)
-        ttl = max(1, int(self.interval * MISSED_BEATS))
-        self.redis.set(names.worker_key(self.worker_id), json.dumps(state), ex=ttl)
+        with self._lock:
+            if self._stop.is_set():
+                return  # stopped: the key is gone and must stay gone
+            state = dict(self.describe(), id=self.worker_id, at=time.time(),
+                         interval=self.interval)
+            ttl = max(1, int(self.interval * MISSED_BEATS))
+            self.redis.set(names.worker_key(self.worker_id), json.dumps(state), ex=ttl)
 
     def start(self) -> None:
         self.beat()
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
         try:
             self.redis.delete(names.worker_key(self.worker_id))
         except Exception:  # Redis already gone: the key expires by itself

@@ -8,14 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis as redis_lib
+from tqdm import tqdm
 
-from tasks import control, live, names
+from tasks import admission, control, live, names
 from tasks.catalog import Catalog
+from tasks.connections import redis_client
 from tasks.dispatch import send_job
 from tasks.messages import JobEvent, JobMessage, decode_bytes
+from workers import metrics
 from workers.cache import LoadedModel, ModelCache
 from workers.capacity import request_bytes
 from workers.heartbeat import Heartbeat
+from workers.payments import ticket_params
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -38,6 +42,7 @@ class SlotSettings:
     dynamic: list[str] = field(default_factory=list)
     budget_bytes: int | None = None  # memory for models and requests; None: no limit
     request_memory_scale: float = 1.0
+    metrics_url: str | None = None  # where this slot serves Prometheus metrics, if it does
 
     @property
     def hostname(self) -> str:
@@ -70,9 +75,10 @@ class Runtime:
     def __init__(self, settings: SlotSettings, celery):
         self.settings = settings
         self.celery = celery
-        self.redis = redis_lib.Redis.from_url(settings.redis_url)
+        self.redis = redis_client(settings.redis_url)
         self.cache = ModelCache(settings.models_dir, settings.device, settings.budget_bytes)
         self.current_job: str | None = None
+        self.gpu = metrics.GpuProbe(None if settings.device.startswith("cuda") else "")
         self.heartbeat = Heartbeat(self.redis, settings.worker_id, self.describe,
                                    settings.heartbeat_interval)
 
@@ -81,7 +87,9 @@ class Runtime:
         those of the warm models that loaded, and the cold queues of its dynamic
         pipelines."""
         queues = []
-        for pipeline, model_id in self.settings.warm:
+        # A progress bar in a terminal (none in a log file: disable=None).
+        for pipeline, model_id in tqdm(self.settings.warm, desc="loading warm models",
+                                       unit="model", disable=None):
             entry = self.cache.load(pipeline, model_id, warm=True)
             if entry.ready:
                 log.info("warm model %s loaded in %.2fs", model_id, entry.load_seconds)
@@ -99,8 +107,18 @@ class Runtime:
             "budget_bytes": self.settings.budget_bytes,
             "free_bytes": self.cache.free_bytes(),
             "busy": self.current_job,
+            "gpu_stats": self.gpu.stats(),
+            "metrics_url": self.settings.metrics_url,
             "version": VERSION,
         }
+
+    def _busy(self, job_id: str | None) -> None:
+        """Beats at once when a job starts or ends: admission counts idle workers."""
+        self.current_job = job_id
+        try:
+            self.heartbeat.beat()
+        except redis_lib.RedisError:
+            log.warning("heartbeat failed", exc_info=True)
 
     def record(self, event: JobEvent) -> None:
         """Durable event for the gateway's recorder, through the broker."""
@@ -118,13 +136,13 @@ class Runtime:
             log.info("job %s attempt %d not run: %s", job.job_id, job.attempt, verdict)
             return {"status": "skipped", "reason": verdict}
         started = time.time()
-        self.current_job = job.job_id
+        self._busy(job.job_id)
         try:
             event = self._start(job, started)
         except NoRoom as reason:
             return self._decline(job, str(reason))
         finally:
-            self.current_job = None
+            self._busy(None)
         if event is not None:
             # Recorded before the control record says done: a crash in between re-runs
             # the job (the recorder keeps the first outcome), never loses it.
@@ -165,36 +183,71 @@ class Runtime:
                             error=f"{_title(job.pipeline)} pipeline error.")
         finished = time.time()
         timings["run"] = round(finished - started, 4)
+        admission.observe(self.redis, job.pipeline, job.model_id, "run", finished - started)
+        # Only a success carries the operator's ticket params: nothing else is paid.
         return JobEvent(status="succeeded", at=finished, outputs=outputs, **common,
-                        timings=timings)
+                        timings=timings, payment=ticket_params(job.sender))
 
     # -- models on demand ----------------------------------------------------------------
 
     def _model_for(self, job: JobMessage, inputs: dict[str, bytes]):
-        """The loaded model for the job, loading it on demand (evicting the least recently
-        used models it may) when this slot is dynamic. Raises NoRoom when the model or
-        the request cannot fit here. Returns (model or None if it failed, load seconds)."""
+        """The loaded model for the job, loading it on demand when this slot is dynamic.
+        Raises NoRoom when the model or the request cannot fit here. Returns (model or
+        None if it failed to load, load seconds)."""
         needed = request_bytes(job.pipeline, job.params, inputs,
                                self.settings.request_memory_scale)
         entry = self.cache.get(job.pipeline, job.model_id)
-        if entry is None and job.pipeline not in self.settings.dynamic:
+        if entry is not None:
+            metrics.cache_hit(job.pipeline, job.model_id)
+            self._make_room(needed, keep=entry)
+            return entry, 0.0
+        if job.pipeline not in self.settings.dynamic:
             raise NoRoom(f"model {job.model_id} is not held here")
-        model_bytes = 0 if entry is not None else self.cache.estimate(job.model_id)
-        victims = self.cache.plan_room(needed + model_bytes, keep=entry)
+        metrics.cache_miss(job.pipeline, job.model_id)
+        entry = self._load_on_demand(job.pipeline, job.model_id, needed)
+        return (entry if entry.ready else None), entry.load_seconds
+
+    def _make_room(self, needed: int, keep: LoadedModel | None = None) -> None:
+        """Evicts the least recently used on-demand models so that `needed` bytes fit."""
+        victims = self.cache.plan_room(needed, keep=keep)
         if victims is None:
-            raise NoRoom(f"{needed + model_bytes} bytes do not fit")
+            raise NoRoom(f"{needed} bytes do not fit")
         for victim in victims:
             self._evict(victim)
-        if entry is not None:
-            return entry, 0.0
-        entry = self.cache.load(job.pipeline, job.model_id, warm=False)
+
+    def _load_on_demand(self, pipeline: str, model_id: str, extra_bytes: int = 0):
+        """Loads a model beside the others, then consumes its queue: the gateway routes
+        the model's next jobs here as soon as the heartbeat says so."""
+        self._make_room(self.cache.estimate(model_id) + extra_bytes)
+        entry = self.cache.load(pipeline, model_id, warm=False)
         if not entry.ready:
-            self.cache.models.pop((job.pipeline, job.model_id), None)
-            return None, entry.load_seconds
-        log.info("model %s loaded on demand in %.2fs", job.model_id, entry.load_seconds)
-        self._consume(names.model_queue(job.pipeline, job.model_id), True)
-        self.heartbeat.beat()  # the gateway routes the model's next jobs here at once
-        return entry, entry.load_seconds
+            self.cache.models.pop((pipeline, model_id), None)
+            return entry
+        log.info("model %s loaded on demand in %.2fs", model_id, entry.load_seconds)
+        admission.observe(self.redis, pipeline, model_id, "load", entry.load_seconds)
+        self._consume(names.model_queue(pipeline, model_id), True)
+        self.heartbeat.beat()
+        return entry
+
+    # -- placement (tasks from the controller, run between jobs) -------------------------
+
+    def load_model(self, pipeline: str, model_id: str) -> str:
+        if self.cache.get(pipeline, model_id) is not None:
+            return "held"
+        if pipeline not in self.settings.dynamic:
+            return "not dynamic"
+        try:
+            return "loaded" if self._load_on_demand(pipeline, model_id).ready else "failed"
+        except NoRoom:
+            return "no room"
+
+    def unload_model(self, pipeline: str, model_id: str) -> str:
+        entry = self.cache.get(pipeline, model_id)
+        if entry is None or entry.warm:
+            return "kept"
+        self._evict(entry)
+        self.heartbeat.beat()
+        return "unloaded"
 
     def _evict(self, model: LoadedModel) -> None:
         self._consume(names.model_queue(model.pipeline, model.model_id), False)

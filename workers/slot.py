@@ -11,10 +11,12 @@ import os
 from pathlib import Path
 
 from celery import signals
+from prometheus_client import REGISTRY
 
-from tasks import names
+from tasks import logs, metrics, names
 from tasks.catalog import Catalog
 from tasks.celery_app import make_celery
+from workers.metrics import SlotCollector
 from workers.runtime import Runtime, SlotSettings, default_device
 
 log = logging.getLogger("workers.slot")
@@ -43,6 +45,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--heartbeat", type=float,
                         default=float(os.environ.get("WORKER_HEARTBEAT_SECONDS", "5")))
     parser.add_argument("--loglevel", default=os.environ.get("WORKER_LOGLEVEL", "INFO"))
+    parser.add_argument("--metrics-port", type=int,
+                        default=int(os.environ.get("WORKER_METRICS_PORT", "0")),
+                        help="serve Prometheus metrics on this port (0: off)")
+    parser.add_argument("--metrics-addr", default=os.environ.get("WORKER_METRICS_ADDR",
+                                                                 "127.0.0.1"),
+                        help="address the metrics server binds (0.0.0.0: all); its URL "
+                             "goes in the heartbeat, with WORKER_METRICS_HOST as the host "
+                             "when set")
     return parser.parse_args(argv)
 
 
@@ -83,21 +93,21 @@ def memory_budget(gigabytes: float | None, device: str) -> int | None:
     return int(torch.cuda.get_device_properties(0).total_memory * 0.9 / slots)
 
 
-def private_queue(worker_id: str) -> str:
-    """A queue only this worker consumes, so Celery never falls back to the default one."""
-    return f"worker.{worker_id}"
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=args.loglevel,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(args.name, args.loglevel)
+    logs.connect_celery()
     settings = settings_from(args)
+    settings.metrics_url = metrics.serve(args.metrics_port, args.metrics_addr,
+                                         os.environ.get("WORKER_METRICS_HOST"))
     celery = make_celery(settings.redis_url, settings.catalog)
     runtime = Runtime(settings, celery)
+    REGISTRY.register(SlotCollector(runtime, runtime.gpu))
 
     celery.task(name=names.RUN_JOB)(runtime.run_job)
-    queues = [private_queue(settings.worker_id)] + runtime.load_warm()
+    celery.task(name=names.LOAD_MODEL)(runtime.load_model)
+    celery.task(name=names.UNLOAD_MODEL)(runtime.unload_model)
+    queues = [names.worker_queue(settings.worker_id)] + runtime.load_warm()
     # The heartbeat starts once the worker consumes, and goes when it stops, so the
     # gateway routes to it exactly while it can take jobs.
     signals.worker_ready.connect(lambda **_: runtime.heartbeat.start(), weak=False)

@@ -63,8 +63,9 @@ def tiny_vae():
     )
 
 
-def build_sd(out: Path, scratch: Path) -> None:
-    """A Stable Diffusion 1.x/2.x-shaped pipeline (UNet with cross-attention, VAE, CLIP)."""
+def build_sd(out: Path, scratch: Path, safety: dict | None = None) -> None:
+    """A Stable Diffusion 1.x/2.x-shaped pipeline (UNet with cross-attention, VAE, CLIP),
+    with a safety checker and its feature extractor when `safety` gives them."""
     import torch
     from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
@@ -82,15 +83,47 @@ def build_sd(out: Path, scratch: Path) -> None:
     pipe = StableDiffusionPipeline(
         unet=unet, scheduler=scheduler, vae=tiny_vae(),
         text_encoder=tiny_clip_text_encoder(len(tokenizer)), tokenizer=tokenizer,
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        **(safety or {"safety_checker": None, "feature_extractor": None,
+                      "requires_safety_checker": False}),
     )
     pipe.save_pretrained(out)
 
 
+def tiny_safety_checker(flag_everything: bool) -> dict:
+    """Stable Diffusion's safety checker on a tiny CLIP. Its concept thresholds decide:
+    at -1 every image is flagged, which lets tests see `safety_check` work."""
+    import torch
+    from diffusers.pipelines.stable_diffusion.safety_checker import (
+        StableDiffusionSafetyChecker,
+    )
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    torch.manual_seed(SEED)
+    config = CLIPConfig(
+        text_config={"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4,
+                     "num_hidden_layers": 1, "vocab_size": 1000},
+        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4,
+                       "num_hidden_layers": 1, "image_size": 32, "patch_size": 8},
+        projection_dim=32)
+    checker = StableDiffusionSafetyChecker(config).eval()
+    if flag_everything:
+        with torch.no_grad():
+            checker.concept_embeds_weights.fill_(-1.0)
+            checker.special_care_embeds_weights.fill_(-1.0)
+    return {"safety_checker": checker, "requires_safety_checker": True,
+            "feature_extractor": CLIPImageProcessor(size={"shortest_edge": 32},
+                                                    crop_size={"height": 32, "width": 32})}
+
+
+def build_sd_flagging(out: Path, scratch: Path) -> None:
+    build_sd(out, scratch, tiny_safety_checker(flag_everything=True))
+
+
 def build_svd(out: Path, scratch: Path) -> None:
     """A Stable Video Diffusion-shaped pipeline: spatio-temporal UNet, temporal-decoder VAE,
-    CLIP image encoder. Sized like diffusers' own SVD tests, except that the image encoder
-    takes the 224x224 input the pipeline always feeds it (big patches keep it cheap)."""
+    CLIP image encoder. Sized like diffusers' own SVD tests, except one layer per block (half
+    the time per step) and an image encoder for the 224x224 input the pipeline always feeds
+    it (32-pixel patches keep that cheap)."""
     import torch
     from diffusers import (AutoencoderKLTemporalDecoder, EulerDiscreteScheduler,
                            StableVideoDiffusionPipeline, UNetSpatioTemporalConditionModel)
@@ -166,6 +199,7 @@ def build_sd_x4_upscaler(out: Path, scratch: Path) -> None:
 # model_id -> builder; the ids the demo's models file names.
 BUILDERS = {
     "tiny/sd": build_sd,
+    "tiny/sd-safety-flags-all": build_sd_flagging,
     # Any text-to-image SD checkpoint is also an image-to-image one (AutoPipeline).
     "tiny/sd-img2img": build_sd,
     "tiny/svd": build_svd,

@@ -4,10 +4,11 @@ import json
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
-from app import db, extensions as ext, jobs, live
+from app import db, extensions as ext, jobs, live, metrics
 from app.auth import authenticate
 from app.errors import ApiError
 from app.models import FINAL_STATUSES, Job
+from app.webhooks import notify
 from tasks import control
 from tasks import live as live_state
 
@@ -27,7 +28,7 @@ def owned_job(job_id: str) -> Job:
 
 def job_view(job: Job) -> dict:
     progress = live_state.read_progress(ext.redis(), job.id) if job.status == "started" else None
-    return jobs.public_view(job, request.host_url, progress)
+    return jobs.public_view(job, ext.media_links(request.host_url), progress)
 
 
 @bp.get("/jobs/<job_id>")
@@ -46,6 +47,8 @@ def cancel(job_id: str):
     if canceled is None:
         raise ApiError(409, f"The job already {session.get(Job, job_id).status}.")
     live_state.publish(ext.redis(), job.id, {"event": "canceled"})
+    metrics.canceled(canceled)
+    notify(ext.celery(), canceled, "canceled", ext.media_links(request.host_url))
     return job_view(canceled)
 
 
@@ -58,7 +61,8 @@ def events(job_id: str):
     """Server-sent events: the job's state now, then started, progress (step, total,
     fraction) and the final event with the result or the error, then the stream ends."""
     job = owned_job(job_id)
-    redis, sessions, base_url = ext.redis(), current_app.extensions["db"], request.host_url
+    redis, sessions = ext.redis(), current_app.extensions["db"]
+    links = ext.media_links(request.host_url)
     follower = live.Follower(redis, job.id)  # before the snapshot: nothing falls between
     db.session().refresh(job)
     snapshot = job_view(job)
@@ -66,7 +70,7 @@ def events(job_id: str):
 
     def final(job_id: str) -> str:
         with sessions() as session:
-            view = jobs.public_view(session.get(Job, job_id), base_url, None)
+            view = jobs.public_view(session.get(Job, job_id), links, None)
         return sse(view["status"], view)
 
     def stream():

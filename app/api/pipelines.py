@@ -1,18 +1,28 @@
-"""Livepeer's pipeline routes: synchronous by default, 202 with Prefer: respond-async."""
+"""Livepeer's pipeline routes: synchronous by default, 202 with Prefer: respond-async.
 
+A request is checked, given its fair share, routed and admitted, recorded, then
+enqueued; a rejected one leaves no row and no message."""
+
+import hashlib
+import json
 import logging
-import time
+import math
 
 from flask import Blueprint, current_app, request
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
-from app import db, extensions as ext, jobs, live
+from app import db, extensions as ext, fallback, jobs, limits, live, metrics, routing
 from app.auth import authenticate
 from app.errors import ApiError, ValidationFailed
-from app.models import FINAL_STATUSES, ApiKey, Job
-from app import routing
+from app.job_options import PRIORITIES, JobOptions
+from app.models import FINAL_STATUSES, QUEUED, STARTED, ApiKey, Job
 from app.schemas import REQUESTS, Limits, PipelineRequest
 from app.uploads import Upload, read_image
+from app.webhooks import notify
+from tasks.admission import estimate_wait
+from tasks.discovery import live_workers
+from tasks.logs import bind_job
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pipelines", __name__)
@@ -58,74 +68,161 @@ def multipart_body(schema: type[PipelineRequest]):
     return req, uploads
 
 
-def resolve_model(pipeline: str, requested: str) -> str:
-    model_id = requested or ext.catalog().default_model(pipeline)
-    if not model_id or ext.catalog().find(pipeline, model_id) is None:
-        raise ApiError(400, f"Unknown model {requested!r} for {pipeline}.")
+def resolve_model(pipeline: str, req: PipelineRequest) -> str:
+    model_id = req.model_id or ext.catalog().default_model(pipeline)
+    entry = ext.catalog().find(pipeline, model_id) if model_id else None
+    if entry is None:
+        raise ApiError(400, f"Unknown model {req.model_id!r} for {pipeline}.")
+    req.for_model(entry)
     return model_id
 
 
 def submit(key: ApiKey, pipeline: str, req: PipelineRequest, uploads: dict[str, Upload]):
-    """Checks, routes, records and enqueues a job; then answers at once (async) or when
-    the job ends (sync). A rejected request leaves no row and no message."""
-    req.check(Limits.from_config(current_app.config))
-    timing = {"deadline": start_deadline(), "time_limit": time_limit()}
-    model_id = resolve_model(pipeline, req.model_id)
-    queue = routing.route(ext.redis(), pipeline, model_id)
-    session = db.session()
-    job = jobs.new_job(key.id, pipeline, model_id, req.worker_params(),
-                       req.billable_units(uploads), queue)
-    session.add(job)
-    session.commit()
+    config = current_app.config
+    req.check(Limits.from_config(config))
+    options = JobOptions.from_headers(request.headers, config["MAX_JOB_SECONDS"])
+    model_id = resolve_model(pipeline, req)
+    fingerprint = request_fingerprint(pipeline, model_id, req, uploads)
+    if options.idempotency_key:
+        earlier = idempotent_job(key, options.idempotency_key, fingerprint)
+        if earlier is not None:
+            return answer(earlier, options)
+    limits.check_quota(ext.redis(), key)
+    check_fair_share(key)
+    try:
+        queue = admit(pipeline, model_id, options)
+    except ApiError as refused:
+        metrics.admission_rejected("capacity", pipeline)
+        if refused.status != 503 or options.respond_async or not fallback.enabled(config):
+            raise
+        return forwarded(key, pipeline, model_id, req, uploads, options, fingerprint)
+    job, created = record(key, pipeline, model_id, req, uploads, options, fingerprint, queue)
+    bind_job(job.id)  # this request's log lines are about this job from here on
+    if not created:  # the same Idempotency-Key, committed a moment before by a twin
+        return answer(job, options)
     inputs = {name: upload.data for name, upload in uploads.items()}
-    if "respond-async" in request.headers.get("Prefer", ""):
-        enqueue_or_withdraw(job, inputs, timing)
+    if options.respond_async:
+        enqueue_or_withdraw(job, inputs, options)
         return async_answer(job)
     with live.Follower(ext.redis(), job.id) as follower:
-        enqueue_or_withdraw(job, inputs, timing)
-        session.close()  # hold no connection while the job runs
-        ended = follower.wait_final(current_app.config["SYNC_TIMEOUT_SECONDS"],
-                                    lambda: job_status(job.id) in FINAL_STATUSES)
-    if not ended:
-        raise ApiError(504, f"The job is still running; follow it at /jobs/{job.id}.")
-    return sync_answer(db.session().get(Job, job.id))
+        enqueue_or_withdraw(job, inputs, options)
+        return wait_and_answer(job.id, follower)
 
 
-def enqueue_or_withdraw(job: Job, inputs: dict[str, bytes], timing: dict) -> None:
+# -- before the job exists ---------------------------------------------------------------
+
+def request_fingerprint(pipeline: str, model_id: str, req: PipelineRequest,
+                        uploads: dict[str, Upload]) -> str:
+    """What makes two requests the same, for Idempotency-Key: fields and upload bytes."""
+    described = {"pipeline": pipeline, "model_id": model_id,
+                 "params": req.model_dump(exclude={"model_id"}),
+                 "uploads": {n: hashlib.sha256(u.data).hexdigest() for n, u in uploads.items()}}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def idempotent_job(key: ApiKey, idempotency_key: str, fingerprint: str) -> Job | None:
+    job = db.session().scalar(select(Job).where(Job.api_key_id == key.id,
+                                                Job.idempotency_key == idempotency_key))
+    if job is not None and job.request_hash != fingerprint:
+        raise ApiError(409, "This Idempotency-Key was used with a different request.")
+    return job
+
+
+def check_fair_share(key: ApiKey) -> None:
+    """One key cannot fill the queues: past its share of jobs in flight, a 429."""
+    limit = current_app.config["MAX_ACTIVE_JOBS_PER_KEY"]
+    active = db.session().scalar(select(func.count()).select_from(Job).where(
+        Job.api_key_id == key.id, Job.status.in_([QUEUED, STARTED])))
+    if active >= limit:
+        metrics.admission_rejected("fair_share")
+        raise ApiError(429, f"This key has {active} jobs queued or running, its limit; "
+                            "wait for some to finish.", {"Retry-After": "5"})
+
+
+def admit(pipeline: str, model_id: str, options: JobOptions) -> str:
+    """The queue for the job, when the wait there fits the client's limit; else 503 with
+    Retry-After. While a worker that can run it is idle, the wait is zero."""
+    workers = live_workers(ext.redis())
+    queue = routing.choose_queue(workers, pipeline, model_id)
+    config = current_app.config
+    limit = options.deadline_seconds or config["ADMISSION_MAX_WAIT_BY_PIPELINE"].get(
+        pipeline, config["ADMISSION_MAX_WAIT_SECONDS"])
+    wait = estimate_wait(ext.redis(), workers, queue, pipeline, model_id)
+    log.info("admission %s: estimated wait %.3fs, limit %gs, %d live worker(s)", queue, wait,
+             limit, len(workers))
+    if wait > limit:
+        raise ApiError(503, f"The estimated wait ({wait:.0f}s) is longer than the limit "
+                            f"({limit:g}s); try again later.",
+                       {"Retry-After": str(max(1, math.ceil(wait - limit)))})
+    return queue
+
+
+# -- the job -----------------------------------------------------------------------------
+
+def record(key, pipeline, model_id, req, uploads, options: JobOptions, fingerprint, queue):
+    job = jobs.new_job(key.id, pipeline, model_id, req.worker_params(),
+                       req.billable_units(uploads), queue)
+    job.priority = options.priority
+    job.deadline = jobs.from_unix(options.deadline) if options.deadline_seconds else None
+    job.idempotency_key = options.idempotency_key
+    job.request_hash = fingerprint
+    job.webhook_url = options.webhook_url
+    job.webhook_events = options.webhook_events
+    session = db.session()
+    session.add(job)
     try:
-        jobs.enqueue(ext.celery(), ext.redis(), job, inputs, **timing)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return idempotent_job(key, options.idempotency_key, fingerprint), False
+    limits.count_job(ext.redis(), key)
+    return job, True
+
+
+def enqueue_or_withdraw(job: Job, inputs: dict[str, bytes], options: JobOptions) -> None:
+    try:
+        jobs.enqueue(ext.celery(), ext.redis(), job, inputs, deadline=options.deadline,
+                     time_limit=options.time_limit, priority=PRIORITIES[options.priority])
     except Exception:
         log.exception("enqueue of job %s failed", job.id)
         session = db.session()
         session.delete(session.merge(job))
         session.commit()
         raise ApiError(503, "The job queue is unavailable; try again.", {"Retry-After": "5"})
+    notify(ext.celery(), job, "queued", ext.media_links(request.host_url))
 
 
-def seconds_header(name: str, longest: float) -> float | None:
-    asked = request.headers.get(name)
-    if asked is None:
-        return None
-    try:
-        value = float(asked)
-    except ValueError:
-        raise ApiError(400, f"{name} must be a number of seconds.")
-    if not 0 < value <= longest:
-        raise ApiError(400, f"{name} must be more than 0 and at most {longest:g}.")
-    return value
+def forwarded(key, pipeline, model_id, req, uploads, options, fingerprint):
+    """Runs the job on the fallback gateway, and records it here with where it ran."""
+    status, body = fallback.forward(current_app.config, pipeline, request)
+    if status != 200:
+        return body, status
+    job, _ = record(key, pipeline, model_id, req, uploads, options, fingerprint,
+                    queue="fallback")
+    jobs.finish_elsewhere(job, current_app.config["FALLBACK_GATEWAY_URL"], body)
+    db.session().commit()
+    return body
 
 
-def time_limit() -> float:
-    """X-Time-Limit-Seconds: how long the job may run; at most (and by default) the
-    configured longest job."""
-    longest = current_app.config["MAX_JOB_SECONDS"]
-    return seconds_header("X-Time-Limit-Seconds", longest) or float(longest)
+# -- answers -----------------------------------------------------------------------------
+
+def answer(job: Job, options: JobOptions):
+    """The answer for an existing job (an idempotent replay)."""
+    if options.respond_async:
+        return async_answer(job)
+    if job.status in FINAL_STATUSES:
+        return sync_answer(job)
+    with live.Follower(ext.redis(), job.id) as follower:
+        return wait_and_answer(job.id, follower)
 
 
-def start_deadline() -> float | None:
-    """X-Deadline-Seconds: the job must start within this many seconds, or is aborted."""
-    within = seconds_header("X-Deadline-Seconds", 24 * 3600)
-    return time.time() + within if within else None
+def wait_and_answer(job_id: str, follower: live.Follower):
+    db.session().close()  # hold no connection while the job runs
+    ended = follower.wait_final(current_app.config["SYNC_TIMEOUT_SECONDS"],
+                                lambda: job_status(job_id) in FINAL_STATUSES)
+    if not ended:
+        raise ApiError(504, f"The job is still running; follow it at /jobs/{job_id}.")
+    return sync_answer(db.session().get(Job, job_id))
 
 
 def job_status(job_id: str) -> str | None:
@@ -143,7 +240,7 @@ def async_answer(job: Job):
 
 def sync_answer(job: Job):
     if job.status == "succeeded":
-        return jobs.render_result(job.result, request.host_url)
+        return jobs.render_result(job.result, ext.media_links(request.host_url))
     if job.status == "failed":
         raise ApiError(500, job.error or "Job failed.")
     raise ApiError(503, f"The job was {job.status}.")

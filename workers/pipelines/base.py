@@ -89,3 +89,28 @@ def plain_png(width: int = 64, height: int = 64) -> bytes:
     from PIL import Image
 
     return png_bytes(Image.new("RGB", (width, height), (128, 128, 128)))
+
+
+class SafetyChecker:
+    """The model's own safety checker, run apart from the pipeline and only when the
+    request asks (safety_check): it flags images as nsfw and leaves them as they are,
+    where diffusers would black them out."""
+
+    def __init__(self, pipe):
+        self.checker = getattr(pipe, "safety_checker", None)
+        self.extractor = getattr(pipe, "feature_extractor", None)
+        if self.checker is not None:
+            pipe.safety_checker = None
+
+    def flags(self, images, wanted: bool) -> list[bool]:
+        if not wanted or self.checker is None or self.extractor is None:
+            return [False] * len(images)
+        import numpy as np
+        import torch
+
+        features = self.extractor(images, return_tensors="pt").pixel_values
+        arrays = np.stack([np.asarray(image, dtype=np.float32) / 255 for image in images])
+        with torch.no_grad():
+            _, nsfw = self.checker(images=arrays, clip_input=features.to(
+                self.checker.device, self.checker.dtype))
+        return [bool(flag) for flag in nsfw]

@@ -5,6 +5,7 @@ import inspect
 from tasks.messages import Output
 from workers.pipelines.base import (
     Pipeline,
+    SafetyChecker,
     diffusers_step_callback,
     generators,
     open_image,
@@ -18,6 +19,10 @@ from workers.pipelines.base import (
 # Params that only some image-to-image pipelines take: instruct-pix2pix has no strength,
 # only it has an image_guidance_scale.
 OPTIONAL_PARAMS = ("strength", "image_guidance_scale")
+
+SMOKE_PARAMS = {"prompt": "smoke", "strength": 1.0, "guidance_scale": 1.0,
+                "image_guidance_scale": 1.0, "num_inference_steps": 1,
+                "num_images_per_prompt": 1, "seed": 0}
 
 
 class ImageToImage(Pipeline):
@@ -35,6 +40,7 @@ class ImageToImage(Pipeline):
             self.pipe = AutoPipelineForImage2Image.from_pretrained(model_path, dtype=dtype)
         self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
+        self.safety = SafetyChecker(self.pipe)
         self.accepts = set(inspect.signature(self.pipe.__call__).parameters)
 
     def run(self, params, inputs, on_step):
@@ -52,7 +58,7 @@ class ImageToImage(Pipeline):
             callback_on_step_end=diffusers_step_callback(on_step),
             **{key: params[key] for key in OPTIONAL_PARAMS if key in self.accepts},
         )
-        flags = getattr(result, "nsfw_content_detected", None) or [False] * count
+        flags = self.safety.flags(result.images, params.get("safety_check", True))
         # The answer has the input's size even where the model worked on a snapped one.
         return [
             Output.from_bytes(png_bytes(resize_to(out, image.size)), "image/png",
@@ -62,8 +68,3 @@ class ImageToImage(Pipeline):
 
     def smoke(self) -> None:
         self.run(SMOKE_PARAMS, {"image": plain_png()}, lambda step, total: None)
-
-
-SMOKE_PARAMS = {"prompt": "smoke", "strength": 1.0, "guidance_scale": 1.0,
-                "image_guidance_scale": 1.0, "num_inference_steps": 1,
-                "num_images_per_prompt": 1, "seed": 0}

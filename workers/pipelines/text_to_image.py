@@ -3,6 +3,7 @@
 from tasks.messages import Output
 from workers.pipelines.base import (
     Pipeline,
+    SafetyChecker,
     diffusers_step_callback,
     generators,
     png_bytes,
@@ -17,9 +18,10 @@ class TextToImage(Pipeline):
         from diffusers import AutoPipelineForText2Image
 
         self.pipe = AutoPipelineForText2Image.from_pretrained(
-            model_path, torch_dtype=torch_dtype(self.device)
+            model_path, dtype=torch_dtype(self.device)
         ).to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
+        self.safety = SafetyChecker(self.pipe)
 
     def run(self, params, inputs, on_step):
         steps = params["num_inference_steps"]
@@ -35,7 +37,7 @@ class TextToImage(Pipeline):
             generator=generators(params["seed"], count),
             callback_on_step_end=diffusers_step_callback(on_step, steps),
         )
-        flags = getattr(result, "nsfw_content_detected", None) or [False] * count
+        flags = self.safety.flags(result.images, params.get("safety_check", True))
         return [
             Output.from_bytes(png_bytes(image), "image/png", params["seed"] + i, bool(flags[i]))
             for i, image in enumerate(result.images)

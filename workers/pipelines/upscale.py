@@ -42,7 +42,8 @@ class Upscale(Pipeline):
         )
         flags = getattr(result, "nsfw_content_detected", None) or [False]
         # Exactly scale x the input, even where the model worked on a snapped one.
-        upscaled = resize_to(result.images[0], (image.width * self.scale, image.height * self.scale))
+        size = (image.width * self.scale, image.height * self.scale)
+        upscaled = resize_to(result.images[0], size)
         return [Output.from_bytes(png_bytes(upscaled), "image/png", params["seed"], bool(flags[0]))]
 
     def smoke(self) -> None:

@@ -1,0 +1,78 @@
+"""2. Intake throughput: async submissions accepted per second by the gateway under
+concurrent clients, against a Flask endpoint that does nothing (bench/bare_app.py) under
+the same gunicorn settings (the Procfile's: gthread, 2 workers, 32 threads): the web
+stack's own ceiling.
+
+Nothing consumes the queue while we measure (a stand-in heartbeat makes the gateway route
+to it), so the figure is the gateway's alone: key check, validation, routing, the job row
+in PostgreSQL, the control record and the message in Redis. The two servers take turns,
+round by round, and the median round counts. The client is a lean asyncio HTTP/1.1 client
+with keep-alive connections (bench.common.load), on the same 2 cores."""
+
+import json
+import time
+
+from bench.common import (
+    ECHO_BODY, ECHO_ENTRY, Options, Row, bar_chart, bench_stack, load, median,
+    UNLIMITED, write_results,
+)
+
+NAME = "intake"
+
+
+def run(opts: Options) -> dict:
+    clients = 32
+    seconds = opts.pick(2.0, 5.0)
+    rounds = opts.pick(1, 3)
+    started = time.perf_counter()
+    with bench_stack([ECHO_ENTRY], UNLIMITED) as s:
+        s.fake_heartbeat("bench-nobody", [("echo", "echo")])
+        gateway = s.start_gateway(workers=2, threads=32)
+        bare = s.start_gunicorn("bare-flask", "bench.bare_app:create_app()", 2, 32)
+        key = s.api_key()
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json",
+                   "Prefer": "respond-async"}
+        body = json.dumps(ECHO_BODY).encode()
+        runs = {"bare": [], "gateway": []}
+        for _ in range(rounds):
+            for name, url in (("bare", bare), ("gateway", gateway)):
+                runs[name].append(load(url, "POST", "/echo", headers, body, clients, seconds))
+        queued = s.queue_depth("echo:echo")
+        rows_in_db = s.count_jobs()
+
+    for name, results in runs.items():
+        bad = [r for r in results if set(r["status"]) - {202}]
+        if bad:
+            raise RuntimeError(f"{name}: answers other than 202: {bad[0]['status']} "
+                               f"{bad[0]['errors']}")
+    rate = {name: median([r["rate"] for r in results]) for name, results in runs.items()}
+    p50 = {name: median([1000 * r["latency"]["p50"] for r in results])
+           for name, results in runs.items()}
+    p99 = {name: median([1000 * r["latency"]["p99"] for r in results])
+           for name, results in runs.items()}
+    rows = [
+        Row(f"intake accepted/s, {clients} clients (gateway / bare Flask)", rate["gateway"],
+            rate["bare"], "req/s", (">=", 0.5)),
+        Row("intake latency p50 under load (gateway / bare Flask)", p50["gateway"],
+            p50["bare"], "ms"),
+    ]
+    details = {"clients": clients, "seconds_per_round": seconds, "rounds": rounds,
+               "gunicorn": {"worker_class": "gthread", "workers": 2, "threads": 32},
+               "rate": rate, "latency_p50_ms": p50, "latency_p99_ms": p99, "runs": runs,
+               "jobs_queued_at_end": queued, "job_rows_at_end": rows_in_db}
+    notes = ["Queue not consumed while measuring (a stand-in heartbeat routes to it); "
+             "client and servers share the same CPUs."]
+
+    def chart(path):
+        bar_chart(path, "Intake: async submissions accepted per second (higher is better)",
+                  [("accepted/s", [("bare Flask (ceiling)", rate["bare"]),
+                                   ("gateway POST /echo", rate["gateway"])]),
+                   ("latency p50 (ms)", [("bare Flask (ceiling)", p50["bare"]),
+                                         ("gateway POST /echo", p50["gateway"])]),
+                   ("latency p99 (ms)", [("bare Flask (ceiling)", p99["bare"]),
+                                         ("gateway POST /echo", p99["gateway"])])],
+                  subtitle=f"{clients} keep-alive clients, {rounds} x {seconds:g}s rounds "
+                           f"each, gunicorn gthread 2x32")
+
+    write_results(NAME, rows, details, opts, notes, time.perf_counter() - started, chart)
+    return {"rows": rows, "notes": notes}

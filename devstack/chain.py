@@ -1,0 +1,65 @@
+"""The dev chain for `make run` and the tests: anvil, the contracts, a funded gateway, and
+the environment that points every process at them. Dev keys only (anvil's public mnemonic),
+never on a real chain."""
+
+import os
+from pathlib import Path
+
+from chain.broker import TicketBroker
+from chain.config import address_of
+from chain.devchain import (
+    DEV_PRIVATE_KEYS, ETHER, Anvil, deploy_dev_contracts, fund_gateway, load_or_deploy, start_anvil,
+)
+
+GATEWAY_KEY = DEV_PRIVATE_KEYS[1]
+OPERATOR_KEY = DEV_PRIVATE_KEYS[2]
+# At dev gas prices (1-2 gwei) a redemption costs under 3e14 wei, so a ticket of this EV has
+# a face value equal to its EV and always wins: the demo and the tests see every payout.
+DEV_TICKET_EV = 10**17
+DEV_DEPOSIT = DEV_RESERVE = 100 * ETHER
+
+
+def chain_env(rpc_url: str, broker_address: str, operator_secret: str) -> dict:
+    """What every process needs: the gateway pays with GATEWAY_KEY, workers and the redeemer
+    are paid as OPERATOR_KEY's address."""
+    return {
+        "CHAIN_RPC_URL": rpc_url,
+        "TICKET_BROKER_ADDRESS": broker_address,
+        "GATEWAY_PRIVATE_KEY": GATEWAY_KEY,
+        "OPERATOR_PRIVATE_KEY": OPERATOR_KEY,
+        "OPERATOR_ADDRESS": address_of(OPERATOR_KEY),
+        "OPERATOR_SECRET": operator_secret,
+        "OPERATOR_TICKET_EV": str(DEV_TICKET_EV),
+    }
+
+
+def fund_if_low(rpc_url: str, broker_address: str) -> None:
+    """Tops the gateway's deposit and reserve up when less than half is left."""
+    info = TicketBroker(rpc_url, broker_address).sender_info(address_of(GATEWAY_KEY))
+    if info.deposit < DEV_DEPOSIT // 2 or info.reserve < DEV_RESERVE // 2:
+        fund_gateway(rpc_url, broker_address, GATEWAY_KEY, deposit=DEV_DEPOSIT, reserve=DEV_RESERVE)
+
+
+def start_test_chain(base: Path) -> tuple[Anvil, dict]:
+    """A fresh in-memory anvil with the contracts and a funded gateway, for one test run."""
+    anvil = start_anvil(log_path=base / "anvil.log")
+    broker = deploy_dev_contracts(anvil.url)
+    fund_gateway(anvil.url, broker.address, GATEWAY_KEY, deposit=DEV_DEPOSIT, reserve=DEV_RESERVE)
+    return anvil, chain_env(anvil.url, broker.address, "stack-operator-secret-0123456789")
+
+
+def run_chain(run_dir: Path, operator_secret: str) -> tuple[Anvil | None, dict]:
+    """For `make run`: the chain at CHAIN_RPC_URL when set (its contract, keys and secret come
+    from the environment too), else anvil keeping its state in run_dir, deployed once and
+    funded when low."""
+    if os.environ.get("CHAIN_RPC_URL"):
+        return None, {}
+    anvil = start_anvil(int(os.environ.get("CHAIN_PORT", "8545")), state_path=run_dir / "state.json",
+                        log_path=run_dir / "anvil.log")
+    try:
+        info = load_or_deploy(anvil.url, run_dir / "chain.json")
+        fund_if_low(anvil.url, info["ticket_broker"])
+    except Exception:
+        anvil.stop()
+        raise
+    return anvil, chain_env(anvil.url, info["ticket_broker"], operator_secret)

@@ -1,0 +1,60 @@
+"""How long a job would wait before a worker starts it, estimated from the queue's depth,
+the live workers that consume it and the measured service time of its model. The gateway
+admits a job when the estimate fits the client's limit; the controller places models
+where the estimate runs long."""
+
+import math
+
+from tasks import names, queues
+from tasks.discovery import loads_on_demand, serves_warm
+
+DEFAULT_RUN_SECONDS = 10.0  # before the first job of a model has been measured
+DEFAULT_LOAD_SECONDS = 30.0
+SMOOTHING = 0.2  # weight of the newest measure in the moving average
+STATS_TTL_SECONDS = 7 * 24 * 3600
+
+
+def stats_key(pipeline: str, model_id: str) -> str:
+    return f"stats:{pipeline}:{model_id}"
+
+
+def observe(redis, pipeline: str, model_id: str, field: str, seconds: float) -> None:
+    """Folds one measured run or load time into the model's moving average."""
+    key = stats_key(pipeline, model_id)
+    old = redis.hget(key, field)
+    new = seconds if old is None else (1 - SMOOTHING) * float(old) + SMOOTHING * seconds
+    with redis.pipeline() as pipe:
+        pipe.hset(key, field, new)
+        pipe.expire(key, STATS_TTL_SECONDS)
+        pipe.execute()
+
+
+def measured(redis, pipeline: str, model_id: str) -> dict[str, float]:
+    raw = redis.hgetall(stats_key(pipeline, model_id))
+    stats = {k.decode(): float(v) for k, v in raw.items()}
+    return {"run": stats.get("run", DEFAULT_RUN_SECONDS),
+            "load": stats.get("load", DEFAULT_LOAD_SECONDS)}
+
+
+def consumers(workers: list[dict], queue: str, pipeline: str, model_id: str) -> list[dict]:
+    if queue == names.cold_queue(pipeline):
+        return [w for w in workers if loads_on_demand(w, pipeline)]
+    return [w for w in workers if serves_warm(w, pipeline, model_id)]
+
+
+def estimate_wait(redis, workers: list[dict], queue: str, pipeline: str,
+                  model_id: str) -> float:
+    """Seconds until a worker would start a job added to `queue` now. Zero while a
+    consuming worker is idle and nothing waits before it: capacity is never refused."""
+    serving = consumers(workers, queue, pipeline, model_id)
+    if not serving:
+        return math.inf
+    stats = measured(redis, pipeline, model_id)
+    per_job = stats["run"] + (stats["load"] if queue == names.cold_queue(pipeline) else 0.0)
+    idle = sum(1 for w in serving if not w.get("busy"))
+    ahead = queues.depth(redis, queue)
+    if ahead < idle:
+        return 0.0
+    # The jobs ahead that no idle worker takes at once are shared by all consumers, and
+    # the job then waits for a busy worker to finish: half a job on average.
+    return (ahead - idle) * per_job / len(serving) + per_job / 2

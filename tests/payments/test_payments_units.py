@@ -1,0 +1,120 @@
+"""The pieces of payments that need no servers: the credit balance, the redeem policy, the
+operator's store, fees, settings, and a worker whose chain is down."""
+
+import time
+from fractions import Fraction
+
+import pytest
+from eth_account import Account
+
+from chain.balance import stage_update
+from chain.config import ChainSettings, OperatorSettings, parse_secret, secret
+from chain.pricing import MAX_WIN_PROB
+from chain.recipient import new_ticket_params
+from chain.redeemer import due
+from chain.sender import TicketSender
+from chain.store import OperatorStore, Winner
+from tasks.catalog import ModelEntry
+from tasks.settle import job_fee
+from workers.payments import OperatorPayments
+
+SECRET = b"unit test operator secret 32 b!!"
+
+
+def test_credit_keeps_ev_within_one_ticket_of_the_fees():
+    credit, ev_sent, fees = Fraction(0), Fraction(0), Fraction(0)
+    ev = Fraction(10**17)
+    for fee in [Fraction(25 * 10**16)] * 7 + [Fraction(1, 3), Fraction(0), Fraction(10**18)]:
+        count, credit = stage_update(fee, credit, ev)
+        ev_sent += count * ev
+        fees += fee
+        assert 0 <= ev_sent - fees == credit < ev
+
+
+def test_credit_covers_a_small_fee_without_tickets():
+    assert stage_update(5, 10, 7) == (0, 5)
+    assert stage_update(15, 10, 7) == (1, 2)
+    with pytest.raises(ValueError):
+        stage_update(1, -1, 7)
+
+
+def test_job_fee_is_units_times_price_per_pixel():
+    entry = ModelEntry(pipeline="text-to-image", model_id="m", price_per_unit=3, pixels_per_unit=4)
+    assert job_fee(entry, 128 * 128) == Fraction(3 * 128 * 128, 4)
+    assert job_fee(None, 100) == 0
+
+
+def winner(nonce: int, *, expiration_block=100, creation_round=5, received_at=0.0) -> Winner:
+    params = new_ticket_params(SECRET, recipient=Account.create().address, sender=Account.create().address,
+                               face_value=10, win_prob=MAX_WIN_PROB, expiration_block=expiration_block,
+                               creation_round=creation_round, creation_round_block_hash=b"\x01" * 32, seed=nonce)
+    return Winner(params.ticket(Account.create().address, nonce), b"\x00" * 65, 1, expiration_block,
+                  "job", received_at)
+
+
+def test_redeem_policy():
+    now = 1000.0
+    fresh = dict(current_block=50, current_round=5, validity_rounds=2, batch_size=3, max_wait=60, now=now)
+    one = [winner(1, received_at=now)]
+    assert not due(one, **fresh)
+    assert due(one, **{**fresh, "current_block": 100})  # params expired: nothing more to wait for
+    assert due(one, **{**fresh, "current_round": 6})  # the creation round's last redeemable round
+    assert due(one, **{**fresh, "now": now + 60})  # waited long enough
+    assert due([winner(n, received_at=now) for n in range(3)], **fresh)  # a full batch
+
+
+def test_store_nonces_winners_and_rejections(tmp_path):
+    store = OperatorStore(tmp_path / "op.sqlite3")
+    sender = Account.create().address
+    assert store.add(sender, b"\x02" * 32, 7, 100)
+    assert not store.add(sender, b"\x02" * 32, 7, 100)
+    store.prune(100)
+    assert store.add(sender, b"\x02" * 32, 7, 200)  # forgotten once its params expired
+
+    w = winner(1)
+    assert store.keep(w) and not store.keep(w)
+    assert [p.hash for p in store.pending()] == [w.hash]
+    assert store.pending_face_value(w.ticket.sender) == 10
+    assert not store.revealed(w.ticket.recipient_rand_hash)
+    store.mark_redeemed(w.hash, "0x" + "ab" * 32)
+    assert store.pending() == [] and store.revealed(w.ticket.recipient_rand_hash)
+
+    lost = winner(2)
+    store.keep(lost)
+    for _ in range(5):
+        store.note_error(lost.hash, "network")
+    assert store.summary()["winners"] == {"pending": 0, "redeemed": 1, "failed": 1}
+
+    store.count_rejection("replayed")
+    store.count_rejection("replayed", 2)
+    assert store.rejections() == {"replayed": 3}
+    # Another process opening the same file sees the same records.
+    assert OperatorStore(tmp_path / "op.sqlite3").rejections() == {"replayed": 3}
+
+
+def test_settings_from_env(tmp_path):
+    key_file = tmp_path / "key"
+    key = Account.create().key.hex()
+    key_file.write_text(key + "\n")
+    env = {"OPERATOR_PRIVATE_KEY_FILE": str(key_file), "OPERATOR_SECRET": "ab" * 16}
+    assert secret("OPERATOR_PRIVATE_KEY", env) == key
+    operator = OperatorSettings.from_env(env)
+    assert operator.address == Account.from_key(key).address and operator.secret == b"\xab" * 16
+    assert OperatorSettings.from_env({"OPERATOR_ADDRESS": operator.address}) is None  # no secret: unpaid
+    assert ChainSettings.from_env({"CHAIN_RPC_URL": "http://x"}) is None
+    assert parse_secret("a long enough text secret") == b"a long enough text secret"
+    with pytest.raises(ValueError):
+        parse_secret("short")
+
+
+def test_a_chain_that_is_down_costs_the_job_only_its_params(caplog):
+    operator = OperatorSettings(Account.create().address, SECRET, None, 10**12, 1000)
+    chain = ChainSettings("http://127.0.0.1:1", Account.create().address)
+    payments = OperatorPayments(operator, chain)
+    sender = TicketSender(Account.create().key).address
+    started = time.monotonic()
+    assert payments.params_for(sender) is None
+    assert payments.params_for(sender) is None  # within the back-off: the chain is not asked
+    assert time.monotonic() - started < 5
+    assert "no ticket params" in caplog.text
+    assert payments.params_for(None) is None

@@ -1,0 +1,120 @@
+"""The operator's side of a job's payment, inside a worker: fresh ticket params for the
+gateway that sent the job, returned with the job's result.
+
+Configured from the environment (chain.config: OPERATOR_ADDRESS or OPERATOR_PRIVATE_KEY,
+OPERATOR_SECRET, OPERATOR_TICKET_EV, CHAIN_RPC_URL, TICKET_BROKER_ADDRESS). A worker without
+that is simply not paid. The chain is read for the block, round and gas price the params
+commit to; reads are reused briefly, and a chain that does not answer costs the job nothing
+but its params (logged), never its result.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+
+from chain.broker import TicketBroker, connect
+from chain.codec import to_address
+from chain.config import ChainSettings, OperatorSettings
+from chain.recipient import Recipient
+
+log = logging.getLogger(__name__)
+CHAIN_CACHE_SECONDS = 2.0  # blocks come every 0.25-12 s; params may lag a block or two
+CHAIN_DOWN_SECONDS = 10.0  # after a failed read, no job waits on the chain for this long
+RPC_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ChainView:
+    block: int
+    round: int
+    round_block_hash: bytes
+    gas_price: int
+    read_at: float
+
+
+class OperatorPayments:
+    def __init__(self, operator: OperatorSettings, chain: ChainSettings, clock=time.monotonic):
+        self.operator = operator
+        self.chain = chain
+        self.clock = clock
+        self._broker: TicketBroker | None = None
+        self._recipient: Recipient | None = None
+        self._view: ChainView | None = None
+        self._down_until = 0.0
+
+    @classmethod
+    def from_env(cls) -> "OperatorPayments | None":
+        operator, chain = OperatorSettings.from_env(), ChainSettings.from_env()
+        if operator is None or chain is None:
+            return None
+        return cls(operator, chain)
+
+    def params_for(self, sender: str | None) -> dict | None:
+        """TicketParams (as a dict) for `sender`, or None when they cannot be made now."""
+        if not sender:
+            return None
+        view = self._chain_view()
+        if view is None:
+            return None
+        params = self._recipient.ticket_params(
+            to_address(sender), gas_price=view.gas_price, current_block=view.block,
+            creation_round=view.round, creation_round_block_hash=view.round_block_hash,
+        )
+        return params.to_dict()
+
+    def _chain_view(self) -> ChainView | None:
+        now = self.clock()
+        if self._view is not None and now - self._view.read_at < CHAIN_CACHE_SECONDS:
+            return self._view
+        if now < self._down_until:
+            return None
+        try:
+            broker = self._connect()
+            round_, block_hash = broker.ticket_round()
+            self._view = ChainView(broker.block_number(), round_, block_hash, broker.gas_price(), now)
+        except Exception as exc:  # any failure of the chain must leave the job alone
+            log.warning("no ticket params for now, the chain did not answer: %s", exc)
+            self._down_until = now + CHAIN_DOWN_SECONDS
+            return None
+        return self._view
+
+    def _connect(self) -> TicketBroker:
+        if self._broker is None:
+            broker = TicketBroker(connect(self.chain.rpc_url, RPC_TIMEOUT_SECONDS), self.chain.broker_address)
+            # Params must expire before their tickets do on chain (creation round plus the
+            # broker's validity period), so that a winner is never kept past redeeming; a
+            # round is the shortest a ticket can have left.
+            round_length = broker.rounds.functions.roundLength().call()
+            recipient = Recipient(self.operator.address, self.operator.secret, self.operator.ticket_ev)
+            self._recipient = replace(
+                recipient, params_validity_blocks=min(self.operator.params_validity_blocks, round_length)
+            )
+            self._broker = broker
+        return self._broker
+
+
+_payments: OperatorPayments | None = None
+_configured = False
+
+
+def ticket_params(sender: str | None) -> dict | None:
+    """This process's operator's params for `sender` (None when it is not paid). Nothing
+    here may fail the job whose result the params ride on."""
+    global _payments, _configured
+    if not _configured:
+        _configured = True
+        try:
+            _payments = OperatorPayments.from_env()
+        except ValueError as exc:
+            log.error("operator payment settings are invalid, this worker is not paid: %s", exc)
+        if _payments is None:
+            log.info("no operator payment settings: this worker's results carry no ticket params")
+    if _payments is None:
+        return None
+    try:
+        return _payments.params_for(sender)
+    except Exception:
+        log.exception("no ticket params for sender %r", sender)
+        return None
