@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from flask import current_app, has_app_context
 from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
 from app.media import MediaLinks, MediaStore
 from app.models import (
@@ -55,6 +56,12 @@ def _ticket_sender() -> str | None:
     return current_app.config.get("GATEWAY_ADDRESS") if has_app_context() else None
 
 
+def _history(job: Job, status: str, at: datetime, detail: dict | None) -> None:
+    """Adds a row to a stored job's history without loading the rows it has (a SELECT
+    per event otherwise, in the recorder's hot path)."""
+    object_session(job).add(JobEvent(job_id=job.id, status=status, at=at, detail=detail))
+
+
 def apply_event(session, event: WorkerEvent, media: MediaStore) -> Job | None:
     """Applies a worker's event under a row lock. Returns the job when its state changed."""
     job = session.scalar(select(Job).where(Job.id == event.job_id).with_for_update())
@@ -68,8 +75,7 @@ def apply_event(session, event: WorkerEvent, media: MediaStore) -> Job | None:
         return job
     if event.status == REQUEUED:
         job.status = QUEUED
-        job.events.append(JobEvent(status=REQUEUED, at=at,
-                                   detail={"worker": event.worker, "error": event.error}))
+        _history(job, REQUEUED, at, {"worker": event.worker, "error": event.error})
         return job
     if job.started_at is None and event.started_at is not None:
         # The recorder may take a job's final event before its started one.
@@ -81,8 +87,7 @@ def apply_event(session, event: WorkerEvent, media: MediaStore) -> Job | None:
 def _start(job: Job, event: WorkerEvent, at: datetime) -> None:
     job.status = STARTED
     job.started_at = at
-    job.events.append(JobEvent(status=STARTED, at=at,
-                               detail={"worker": event.worker, "attempt": event.attempt}))
+    _history(job, STARTED, at, {"worker": event.worker, "attempt": event.attempt})
 
 
 def _finish(job: Job, event: WorkerEvent, at: datetime, media: MediaStore) -> None:
@@ -97,8 +102,7 @@ def _finish(job: Job, event: WorkerEvent, at: datetime, media: MediaStore) -> No
     job.error = event.error
     job.finished_at = at
     job.timings = event.timings or None
-    job.events.append(JobEvent(status=event.status, at=at,
-                               detail={"worker": event.worker, "error": event.error}))
+    _history(job, event.status, at, {"worker": event.worker, "error": event.error})
 
 
 def finish_elsewhere(job: Job, where: str, answer: dict) -> None:
@@ -108,7 +112,7 @@ def finish_elsewhere(job: Job, where: str, answer: dict) -> None:
     job.ran_on = where
     job.result = answer
     job.started_at = job.finished_at = at
-    job.events.append(JobEvent(status="succeeded", at=at, detail={"ran_on": where}))
+    _history(job, "succeeded", at, {"ran_on": where})
 
 
 def cancel_job(session, job_id: str) -> Job | None:
@@ -119,7 +123,7 @@ def cancel_job(session, job_id: str) -> Job | None:
     at = now()
     job.status = CANCELED
     job.finished_at = at
-    job.events.append(JobEvent(status=CANCELED, at=at, detail=None))
+    _history(job, CANCELED, at, None)
     return job
 
 

@@ -114,61 +114,57 @@ class PipelineRequest(BaseModel):
         return params
 
 
-class TextToImageRequest(PipelineRequest):
-    SUMMARY: ClassVar[str] = "Generate images from a text prompt."
+class PromptedRequest(PipelineRequest):
+    """What text-to-image and image-to-image share: a prompt, LoRAs, images per request."""
 
     prompt: str = ""
     loras: str = ""
-    height: int = 576
-    width: int = 1024
     guidance_scale: float = 7.5
     negative_prompt: str = ""
     safety_check: bool = True
-    num_inference_steps: int = 50
     num_images_per_prompt: int = 1
 
     def check(self, limits: Limits) -> None:
         check_prompt(self.prompt)
         check_text("negative_prompt", self.negative_prompt)
-        check_size(self.width, self.height, limits)
         check_range("num_inference_steps", self.num_inference_steps, 1, limits.max_steps)
         check_range("num_images_per_prompt", self.num_images_per_prompt, 1, limits.max_images)
 
     def for_model(self, entry: ModelEntry) -> None:
         check_loras(self.loras, entry)
+
+
+class TextToImageRequest(PromptedRequest):
+    SUMMARY: ClassVar[str] = "Generate images from a text prompt."
+
+    height: int = 576
+    width: int = 1024
+    num_inference_steps: int = 50
+
+    def check(self, limits: Limits) -> None:
+        super().check(limits)
+        check_size(self.width, self.height, limits)
 
     def billable_units(self, uploads: dict[str, Upload]) -> int:
         return self.width * self.height * self.num_images_per_prompt
 
 
-class ImageToImageRequest(PipelineRequest):
+class ImageToImageRequest(PromptedRequest):
     CONTENT: ClassVar[str] = "multipart/form-data"
     FILES: ClassVar[tuple[str, ...]] = ("image",)
     SUMMARY: ClassVar[str] = "Transform an image guided by a text prompt."
 
-    prompt: str = ""
-    loras: str = ""
     strength: float = 0.8
-    guidance_scale: float = 7.5
     image_guidance_scale: float = 1.5
-    negative_prompt: str = ""
-    safety_check: bool = True
     num_inference_steps: int = 100
-    num_images_per_prompt: int = 1
 
     def check(self, limits: Limits) -> None:
-        check_prompt(self.prompt)
-        check_text("negative_prompt", self.negative_prompt)
-        check_range("num_inference_steps", self.num_inference_steps, 1, limits.max_steps)
-        check_range("num_images_per_prompt", self.num_images_per_prompt, 1, limits.max_images)
+        super().check(limits)
         if not 0.0 < self.strength <= 1.0:
             raise bad_request("strength must be greater than 0 and at most 1.")
         if int(self.num_inference_steps * self.strength) < 1:
             # diffusers runs int(steps * strength) steps: none would be an error there.
             raise bad_request("num_inference_steps * strength must be at least 1.")
-
-    def for_model(self, entry: ModelEntry) -> None:
-        check_loras(self.loras, entry)
 
     def billable_units(self, uploads: dict[str, Upload]) -> int:
         return uploads["image"].pixels * self.num_images_per_prompt

@@ -28,7 +28,9 @@ def queues_for(catalog: Catalog | None) -> list[Queue]:
 def make_celery(redis_url: str, catalog: Catalog | None = None,
                 max_job_seconds: int = DEFAULT_MAX_JOB_SECONDS) -> Celery:
     celery = Celery("genai", broker=redis_url, backend=redis_url)
-    visibility = {"visibility_timeout": max_job_seconds + 300}
+    # polling_interval: how soon a worker sees a queue it was told to consume (add_consumer
+    # after an on-demand load), 1 s by default.
+    visibility = {"visibility_timeout": max_job_seconds + 300, "polling_interval": 0.1}
     celery.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -44,7 +46,7 @@ def make_celery(redis_url: str, catalog: Catalog | None = None,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         # Celery reads the visibility timeout in three places (broker, result backend, app).
         broker_transport_options=visibility,
-        result_backend_transport_options=visibility,
+        result_backend_transport_options={"visibility_timeout": visibility["visibility_timeout"]},
         visibility_timeout=visibility["visibility_timeout"],
         broker_connection_retry_on_startup=True,
         task_track_started=True,

@@ -122,8 +122,10 @@ class Runtime:
 
     def record(self, event: JobEvent) -> None:
         """Durable event for the gateway's recorder, through the broker."""
+        # A short argsrepr: Celery would otherwise render the whole event, outputs and all.
         self.celery.send_task(names.RECORD, args=[event.model_dump()],
-                              queue=names.SETTLE_QUEUE)
+                              queue=names.SETTLE_QUEUE,
+                              argsrepr=f"[{event.status} {event.job_id}]")
 
     # -- the job -------------------------------------------------------------------------
 
@@ -281,10 +283,7 @@ class Runtime:
         or has run past its time limit."""
 
         def on_step(step: int, total: int) -> None:
-            fraction = live.set_progress(self.redis, job.job_id, step, total)
-            live.publish(self.redis, job.job_id, {"event": "progress", "step": step,
-                                                  "total": total, "progress": fraction})
-            if control.state(self.redis, job.job_id) == control.CANCELED:
+            if live.report_progress(self.redis, job.job_id, step, total) == control.CANCELED:
                 raise JobInterrupted("canceled", "The job was canceled.")
             if job.time_limit is not None and time.time() - started > job.time_limit:
                 raise JobInterrupted("failed",

@@ -107,6 +107,9 @@ def main(argv=None) -> None:
     celery.task(name=names.RUN_JOB)(runtime.run_job)
     celery.task(name=names.LOAD_MODEL)(runtime.load_model)
     celery.task(name=names.UNLOAD_MODEL)(runtime.unload_model)
+    if settings.dynamic:
+        # Paid now, before consuming, rather than by the first job loaded on demand.
+        import diffusers  # noqa: F401
     queues = [names.worker_queue(settings.worker_id)] + runtime.load_warm()
     # The heartbeat starts once the worker consumes, and goes when it stops, so the
     # gateway routes to it exactly while it can take jobs.

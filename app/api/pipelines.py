@@ -131,8 +131,10 @@ def idempotent_job(key: ApiKey, idempotency_key: str, fingerprint: str) -> Job |
 def check_fair_share(key: ApiKey) -> None:
     """One key cannot fill the queues: past its share of jobs in flight, a 429."""
     limit = current_app.config["MAX_ACTIVE_JOBS_PER_KEY"]
-    active = db.session().scalar(select(func.count()).select_from(Job).where(
-        Job.api_key_id == key.id, Job.status.in_([QUEUED, STARTED])))
+    # Counts no further than the limit: the cost stays flat however long the queue grows.
+    in_flight = select(Job.id).where(Job.api_key_id == key.id,
+                                     Job.status.in_([QUEUED, STARTED])).limit(limit)
+    active = db.session().scalar(select(func.count()).select_from(in_flight.subquery()))
     if active >= limit:
         metrics.admission_rejected("fair_share")
         raise ApiError(429, f"This key has {active} jobs queued or running, its limit; "
