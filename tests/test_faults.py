@@ -55,3 +55,38 @@ def test_redis_restart_keeps_queued_and_running_jobs(http, gateway, auth, stack,
     assert_jobs_final_exactly_once(sessions, stack.redis, [running] + queued)
     assert all(wait_status(http, gateway, auth, j, "succeeded") for j in [running] + queued)
     assert_no_orphan_media(sessions, stack.env["MEDIA_DIR"])
+
+
+def test_broker_connections_dropped_mid_job(http, gateway, auth, stack, sessions,
+                                            echo_worker):
+    """Every client's connection to Redis is cut while a job runs and others wait: the
+    worker, recorder, controller and gateway reconnect, and each job ends once."""
+    echo_worker("fault-conn")
+    running = submit_echo(http, gateway, auth, steps=30, step_seconds=0.1)
+    wait_status(http, gateway, auth, running, "started")
+    queued = [submit_echo(http, gateway, auth, **WORK) for _ in range(2)]
+    killed = stack.redis.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    assert killed > 0
+    for job_id in [running] + queued:
+        wait_status(http, gateway, auth, job_id, "succeeded", timeout=180)
+    assert_jobs_final_exactly_once(sessions, stack.redis, [running] + queued)
+
+
+def test_redis_acl_user_with_no_admin_commands_can_run_a_worker(http, gateway, auth, stack,
+                                                                echo_worker):
+    """An operator's worker can connect as its own Redis user that may not run admin or
+    dangerous commands (FLUSHALL, CONFIG, KEYS, ...)."""
+    stack.redis.execute_command("ACL", "SETUSER", "operator", "on", ">operator-secret",
+                                "~*", "&*", "+@all", "-@admin", "-@dangerous")
+    url = stack.env["REDIS_URL"].replace("redis://", "redis://operator:operator-secret@")
+    echo_worker("fault-acl", "--models", "echo", "--redis-url", url)
+    job_id = submit_echo(http, gateway, auth, **WORK)
+    assert wait_status(http, gateway, auth, job_id, "succeeded")["worker"] == "fault-acl"
+    import redis
+
+    operator = redis.Redis.from_url(url)
+    try:
+        operator.flushall()
+        raise AssertionError("the operator's user could flush the broker")
+    except redis.exceptions.NoPermissionError:
+        pass

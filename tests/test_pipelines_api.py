@@ -132,3 +132,13 @@ def test_openapi_is_generated_from_the_request_schemas(client):
     assert schemas["ImageToVideoRequest"]["properties"]["fps"]["default"] == 6
     page = client.get("/docs")
     assert page.status_code == 200 and b"openapi.json" in page.data
+
+
+def test_malformed_multipart_and_huge_json_are_4xx(client, app, auth):
+    broken = client.post("/image-to-image", data=b"--xyz\r\nnot a part", headers={
+        **auth, "Content-Type": "multipart/form-data; boundary=xyz"})
+    assert 400 <= broken.status_code < 500
+    huge = b'{"prompt": "' + b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1) + b'"}'
+    response = client.post("/text-to-image", data=huge, headers=auth,
+                           content_type="application/json")
+    assert response.status_code == 413
