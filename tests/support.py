@@ -1,5 +1,7 @@
 """Helpers for tests that run the real stack (devstack.stack): models, jobs, keys."""
 
+import socket
+
 from devstack.stack import wait_for
 
 TEST_MODELS = [
@@ -52,15 +54,24 @@ def make_key(sessions, name="test", role="user", **limits) -> str:
         return create_key(session, name, role, **limits)
 
 
+def set_consuming(celery, worker_id: str, queue: str, consuming: bool) -> None:
+    """Tells a worker to start or stop taking jobs from queue (Celery's add_consumer /
+    cancel_consumer), and waits for its answer. A fresh broker connection, not the pooled
+    one: a fault test may have cut every pooled connection since it was opened."""
+    node = f"{worker_id}@{socket.gethostname()}"
+    with celery.connection_for_write() as connection:
+        command = celery.control.add_consumer if consuming else celery.control.cancel_consumer
+        wait_for(lambda: command(queue, destination=[node], reply=True, timeout=5,
+                                 connection=connection),
+                 timeout=60, what=f"{worker_id} to answer {command.__name__}")
+
+
 def active_queues(celery, worker_id: str) -> list[str]:
     """The queues a worker consumes, as it answers Celery's inspect (waits for a reply:
     a busy machine may answer late)."""
-    import socket
-
-    def ask():
+    with celery.connection_for_write() as connection:  # fresh, as in set_consuming
         inspect = celery.control.inspect(destination=[f"{worker_id}@{socket.gethostname()}"],
-                                         timeout=5)
-        return inspect.active_queues()
-
-    replies = wait_for(ask, timeout=60, what=f"{worker_id} to answer inspect")
+                                         timeout=5, connection=connection)
+        replies = wait_for(inspect.active_queues, timeout=60,
+                           what=f"{worker_id} to answer inspect")
     return [q["name"] for queues in replies.values() for q in queues]

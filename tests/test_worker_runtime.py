@@ -4,12 +4,11 @@ deadlines stop jobs, memory errors retry once, failures are reported, shutdown i
 import json
 import os
 import signal
-import socket
 import time
 
 import pytest
 
-from support import active_queues, job, submit_echo, wait_for, wait_status
+from support import active_queues, job, set_consuming, submit_echo, wait_for, wait_status
 from tasks import control
 
 SLOW = {"steps": 400, "step_seconds": 0.05}  # 20 s unless stopped
@@ -85,12 +84,11 @@ def test_deadline_passed_before_start_aborts(http, gateway, auth, app, echo_work
     # The worker stops taking echo jobs for a moment: the job is admitted (the worker is
     # idle) and then waits in the queue past its deadline.
     celery = app.extensions["celery"]
-    worker = [f"echo-deadline@{socket.gethostname()}"]
-    celery.control.cancel_consumer("echo:echo", destination=worker, reply=True)
+    set_consuming(celery, "echo-deadline", "echo:echo", False)
     late = submit_echo(http, gateway, auth, headers={"X-Deadline-Seconds": "0.5"})
     submitted = time.time()
     wait_for(lambda: time.time() > submitted + 0.6, what="the deadline to pass")
-    celery.control.add_consumer("echo:echo", destination=worker, reply=True)
+    set_consuming(celery, "echo-deadline", "echo:echo", True)
     aborted = wait_status(http, gateway, auth, late, ("aborted", "succeeded"))
     assert aborted["status"] == "aborted" and "deadline" in aborted["error"]
     assert statuses(aborted) == ["queued", "aborted"]
