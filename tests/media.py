@@ -16,6 +16,14 @@ def image_size(data: bytes) -> tuple[int, int]:
     return Image.open(io.BytesIO(data)).size
 
 
+def png_size(output) -> tuple[int, int]:
+    """The size of a pipeline's output, checked to be a real PNG."""
+    assert output.content_type == "image/png"
+    picture = Image.open(io.BytesIO(output.raw()))
+    assert picture.format == "PNG"
+    return picture.size
+
+
 def video_facts(data: bytes) -> dict:
     """Codec, size, frame rate and frame count of an mp4, as a decoder sees them."""
     with av.open(io.BytesIO(data)) as container:

@@ -1,10 +1,9 @@
 """image-to-image on a tiny Stable Diffusion: sizes, seeds, progress, smoke."""
 
-import io
-
 import pytest
 from PIL import Image
 
+from media import png_size
 from workers.pipelines import pipeline_class
 from workers.pipelines.image_to_image import ImageToImage
 
@@ -20,13 +19,6 @@ def pipe(load):
 
 def run(pipe, image: bytes, on_step=lambda step, total: None, **params):
     return pipe.run({**PARAMS, **params}, {"image": image}, on_step)
-
-
-def png_size(output) -> tuple[int, int]:
-    assert output.content_type == "image/png"
-    picture = Image.open(io.BytesIO(output.raw()))
-    assert picture.format == "PNG"
-    return picture.size
 
 
 def test_registered_under_its_livepeer_name():

@@ -1,10 +1,8 @@
 """upscale on a tiny x4 upscaler: 4x sizes, seeds, noise level, progress, smoke."""
 
-import io
-
 import pytest
-from PIL import Image
 
+from media import png_size
 from workers.pipelines import pipeline_class
 from workers.pipelines.upscale import Upscale
 
@@ -18,13 +16,6 @@ def pipe(load):
 
 def run(pipe, image: bytes, on_step=lambda step, total: None, **params):
     return pipe.run({**PARAMS, **params}, {"image": image}, on_step)
-
-
-def png_size(output) -> tuple[int, int]:
-    assert output.content_type == "image/png"
-    picture = Image.open(io.BytesIO(output.raw()))
-    assert picture.format == "PNG"
-    return picture.size
 
 
 def test_registered_under_its_livepeer_name():
