@@ -35,6 +35,11 @@ def make_celery(redis_url: str, catalog: Catalog | None = None,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
+        # Results are not stored unless a task asks (settle): a job's state and result
+        # live in PostgreSQL, written by the recorder from the workers' events, and Flower
+        # follows tasks through task events. Storing would cost every job and event two
+        # more Redis writes and keep their keys for a day.
+        task_ignore_result=True,
         result_expires=24 * 3600,
         task_queues=queues_for(catalog),
         task_default_queue=names.SETTLE_QUEUE,
@@ -49,7 +54,6 @@ def make_celery(redis_url: str, catalog: Catalog | None = None,
         result_backend_transport_options={"visibility_timeout": visibility["visibility_timeout"]},
         visibility_timeout=visibility["visibility_timeout"],
         broker_connection_retry_on_startup=True,
-        task_track_started=True,
         task_send_sent_event=True,
         worker_send_task_events=True,
         worker_enable_soft_shutdown_on_idle=True,

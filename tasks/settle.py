@@ -117,6 +117,7 @@ def register(celery, sessions, catalog: Catalog | None) -> Settler:
         log.warning("no GATEWAY_PRIVATE_KEY: jobs are recorded but no operator is paid")
     settler = Settler(sessions, catalog, key, celery)
     options = dict(autoretry_for=RETRYABLE, retry_backoff=True, max_retries=10)
-    celery.task(name=names.SETTLE, **options)(settler.settle)
+    # Once per job, its outcome ("settled", tickets issued) is kept for whoever asks.
+    celery.task(name=names.SETTLE, ignore_result=False, **options)(settler.settle)
     celery.task(name=names.PAYMENT_RECEIPT, **options)(settler.receipt)
     return settler

@@ -4,13 +4,16 @@ gateway that sent the job, returned with the job's result.
 Configured from the environment (chain.config: OPERATOR_ADDRESS or OPERATOR_PRIVATE_KEY,
 OPERATOR_SECRET, OPERATOR_TICKET_EV, CHAIN_RPC_URL, TICKET_BROKER_ADDRESS). A worker without
 that is simply not paid. The chain is read for the block, round and gas price the params
-commit to; reads are reused briefly, and a chain that does not answer costs the job nothing
-but its params (logged), never its result.
+commit to; reads are reused briefly and refreshed in the background while they are still
+good enough, so that a job waits on the chain only when the worker has been idle for a
+while; and a chain that does not answer costs the job nothing but its params (logged),
+never its result.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -21,6 +24,9 @@ from chain.recipient import Recipient
 
 log = logging.getLogger(__name__)
 CHAIN_CACHE_SECONDS = 2.0  # blocks come every 0.25-12 s; params may lag a block or two
+# A view older than the cache but younger than this still serves a job, while a background
+# read replaces it; an older one is read again before the job's params are made.
+CHAIN_STALE_SECONDS = 6.0
 CHAIN_DOWN_SECONDS = 10.0  # after a failed read, no job waits on the chain for this long
 RPC_TIMEOUT_SECONDS = 2.0
 
@@ -43,6 +49,7 @@ class OperatorPayments:
         self._recipient: Recipient | None = None
         self._view: ChainView | None = None
         self._down_until = 0.0
+        self._reading = threading.Lock()  # one chain read at a time, foreground or background
 
     @classmethod
     def from_env(cls) -> "OperatorPayments | None":
@@ -65,9 +72,29 @@ class OperatorPayments:
         return params.to_dict()
 
     def _chain_view(self) -> ChainView | None:
+        view = self._view
+        age = None if view is None else self.clock() - view.read_at
+        if age is not None and age < CHAIN_CACHE_SECONDS:
+            return view
+        if age is not None and age < CHAIN_STALE_SECONDS:
+            if self._reading.acquire(blocking=False):  # else a read is already under way
+                threading.Thread(target=self._read_then_release, name="chain-view",
+                                 daemon=True).start()
+            return view
+        with self._reading:
+            if self._view is not view:  # another thread read it meanwhile
+                return self._view
+            return self._read()
+
+    def _read_then_release(self) -> None:
+        try:
+            self._read()
+        finally:
+            self._reading.release()
+
+    def _read(self) -> ChainView | None:
+        """Reads the chain now (the caller holds _reading); None when it does not answer."""
         now = self.clock()
-        if self._view is not None and now - self._view.read_at < CHAIN_CACHE_SECONDS:
-            return self._view
         if now < self._down_until:
             return None
         try:

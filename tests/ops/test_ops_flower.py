@@ -17,15 +17,35 @@ UNSERVED = names.model_queue("text-to-image", "tiny/unserved")  # declared, no c
 
 
 @pytest.fixture(scope="module")
-def flower(stack, ops_worker):
+def flower(stack, ops_worker, app, http):
     port = free_port()
     proc = stack.spawn("flower", ["-m", "tasks.flower", "--address=127.0.0.1",
                                   f"--port={port}"],
                        {"FLOWER_BASIC_AUTH": ":".join(AUTH)})
     wait_for_port(port, timeout=60, proc=proc)
-    yield f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    wait_until_it_hears_events(url, app.extensions["celery"], http, stack.redis)
+    yield url
     proc.terminate()
     proc.wait(30)
+
+
+def wait_until_it_hears_events(url: str, celery, http, redis) -> None:
+    """Flower learns of tasks from events broadcast with pub/sub, which keeps nothing:
+    a task sent before its receiver subscribes is never seen, and its HTTP port opens
+    first. Probe tasks go out until Flower shows one; then they are taken away."""
+    probes = []
+
+    def heard() -> bool:
+        probes.append(f"ops-flower-probe-{uuid.uuid4()}")
+        celery.send_task(names.RUN_JOB, args=[{}], queue=UNSERVED, task_id=probes[-1])
+        return any(http.get(f"{url}/api/task/info/{probe}", auth=AUTH).status_code == 200
+                   for probe in probes)
+
+    try:
+        wait_for(heard, timeout=60, interval=0.2, what="Flower to hear task events")
+    finally:
+        redis.delete(*queues.priority_keys(UNSERVED))
 
 
 def test_flower_wants_its_login(http, flower):

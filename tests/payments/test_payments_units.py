@@ -1,6 +1,7 @@
 """The pieces of payments that need no servers: the credit balance, the redeem policy, the
 operator's store, fees, settings, and a worker whose chain is down."""
 
+import threading
 import time
 from fractions import Fraction
 
@@ -14,6 +15,7 @@ from chain.recipient import new_ticket_params
 from chain.redeemer import due
 from chain.sender import TicketSender
 from chain.store import OperatorStore, Winner
+from devstack.stack import wait_for
 from tasks.catalog import ModelEntry
 from tasks.settle import job_fee
 from workers.payments import OperatorPayments
@@ -118,3 +120,59 @@ def test_a_chain_that_is_down_costs_the_job_only_its_params(caplog):
     assert time.monotonic() - started < 5
     assert "no ticket params" in caplog.text
     assert payments.params_for(None) is None
+
+
+class ChainReads:
+    """The chain as a worker's payments see it, counting reads; each read may be held
+    until the test lets it go, to see what jobs get meanwhile."""
+
+    def __init__(self):
+        self.blocks = 0
+        self.go = threading.Event()
+        self.go.set()
+        self.done = threading.Event()
+
+    def ticket_round(self):
+        self.go.wait(10)
+        return 1, b"\x01" * 32
+
+    def block_number(self):
+        self.blocks += 1
+        self.done.set()
+        return 100 + self.blocks
+
+    def gas_price(self):
+        return 10**9
+
+
+def test_a_stale_chain_view_serves_jobs_while_a_background_read_replaces_it():
+    from workers import payments as module
+
+    now = [1000.0]
+    operator = OperatorSettings(Account.create().address, SECRET, None, 10**12, 1000)
+    chain = ChainSettings("http://127.0.0.1:1", Account.create().address)
+    payments = OperatorPayments(operator, chain, clock=lambda: now[0])
+    reads = ChainReads()
+    payments._broker = reads  # the chain itself is tested in test_payments_flow
+    payments._recipient = module.Recipient(operator.address, SECRET, operator.ticket_ev)
+    sender = TicketSender(Account.create().key).address
+
+    first = payments.params_for(sender)  # nothing read yet: the job waits for the chain
+    assert reads.blocks == 1 and first["expiration_block"] > 101
+    now[0] += module.CHAIN_CACHE_SECONDS / 2
+    payments.params_for(sender)
+    assert reads.blocks == 1  # fresh: reused
+
+    now[0] += module.CHAIN_CACHE_SECONDS  # stale but usable: served at once, read behind
+    reads.go.clear()
+    reads.done.clear()
+    served = payments.params_for(sender)
+    assert served is not None and reads.blocks == 1
+    assert payments.params_for(sender) is not None  # one background read at a time
+    reads.go.set()
+    assert reads.done.wait(10)
+    wait_for(lambda: payments._view.block == 102, timeout=10, what="the background read")
+
+    now[0] += module.CHAIN_STALE_SECONDS + 1  # too old to trust: read before the job
+    payments.params_for(sender)
+    assert reads.blocks == 3 and payments._view.block == 103
