@@ -18,7 +18,7 @@ from app.models import (
 from tasks import control
 from tasks.dispatch import send_job
 from tasks.messages import JobEvent as WorkerEvent
-from tasks.messages import JobMessage, encode_bytes
+from tasks.messages import TEXT, JobMessage, Output, encode_bytes
 
 
 def now() -> datetime:
@@ -92,17 +92,25 @@ def _start(job: Job, event: WorkerEvent, at: datetime) -> None:
 
 def _finish(job: Job, event: WorkerEvent, at: datetime, media: MediaStore) -> None:
     if event.status == "succeeded":
-        images = []
-        for index, output in enumerate(event.outputs):
-            name = media.name_for(job.id, index, output.content_type)
-            media.put(name, output.raw())
-            images.append({"media": name, "seed": output.seed, "nsfw": output.nsfw})
-        job.result = {"images": images}
+        job.result = _result(job.id, event.outputs, media)
     job.status = event.status
     job.error = event.error
     job.finished_at = at
     job.timings = event.timings or None
     _history(job, event.status, at, {"worker": event.worker, "error": event.error})
+
+
+def _result(job_id: str, outputs: list[Output], media: MediaStore) -> dict:
+    """A text output (image-to-text) is the answer itself; media are stored, and linked."""
+    texts = [output.raw().decode() for output in outputs if output.content_type == TEXT]
+    if texts:
+        return {"text": "\n".join(texts)}
+    images = []
+    for index, output in enumerate(outputs):
+        name = media.name_for(job_id, index, output.content_type)
+        media.put(name, output.raw())
+        images.append({"media": name, "seed": output.seed, "nsfw": output.nsfw})
+    return {"images": images}
 
 
 def finish_elsewhere(job: Job, where: str, answer: dict) -> None:
@@ -128,9 +136,12 @@ def cancel_job(session, job_id: str) -> Job | None:
 
 
 def render_result(result: dict | None, links: MediaLinks) -> dict | None:
-    """The Livepeer answer, {"images": [{"url", "seed", "nsfw"}]}, for this host."""
+    """The Livepeer answer, {"images": [{"url", "seed", "nsfw"}]} for this host, or
+    {"text"} for image-to-text."""
     if result is None:
         return None
+    if "text" in result:
+        return {"text": result["text"]}
     return {"images": [{"url": img.get("url") or links.url(img["media"]),
                         "seed": img["seed"], "nsfw": img["nsfw"]}
                        for img in result["images"]]}

@@ -17,6 +17,14 @@ class ImageResponse(BaseModel):
     images: list[Media]
 
 
+class TextResponse(BaseModel):
+    text: str
+
+
+# PipelineRequest.ANSWER -> the 200 answer's schema
+ANSWERS: dict[str, type[BaseModel]] = {"media": ImageResponse, "text": TextResponse}
+
+
 class ErrorMessage(BaseModel):
     msg: str
 
@@ -62,7 +70,7 @@ class JobView(BaseModel):
     started_at: str | None
     finished_at: str | None
     billable_units: int
-    result: ImageResponse | None
+    result: ImageResponse | TextResponse | None
     error: str | None
     timings: dict[str, float] | None
     history: list[HistoryEntry]
@@ -106,7 +114,7 @@ def responses(ok: dict, components: dict, ok_status: str = "200") -> dict:
 
 
 def pipeline_operation(name: str, schema: type[PipelineRequest], components: dict) -> dict:
-    ok = schema_of(ImageResponse, components)
+    ok = schema_of(ANSWERS[schema.ANSWER], components)
     operation = {
         "summary": schema.SUMMARY,
         "operationId": "gen" + "".join(p.capitalize() for p in name.split("-")),

@@ -92,6 +92,7 @@ class PipelineRequest(BaseModel):
     FILES: ClassVar[tuple[str, ...]] = ()
     SUMMARY: ClassVar[str] = ""
     SCALE: ClassVar[int] = 1  # output side / input side, to cap inputs by the output
+    ANSWER: ClassVar[str] = "media"  # the 200 answer: {"images": [...]}, or "text": {"text"}
 
     model_id: str = Field("", description="The model; \"\" means the pipeline's default.")
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED,
@@ -223,6 +224,21 @@ class UpscaleRequest(PipelineRequest):
         return uploads["image"].pixels
 
 
+class ImageToTextRequest(PipelineRequest):
+    CONTENT: ClassVar[str] = "multipart/form-data"
+    FILES: ClassVar[tuple[str, ...]] = ("image",)
+    SUMMARY: ClassVar[str] = "Describe an image in text (a caption)."
+    ANSWER: ClassVar[str] = "text"
+
+    prompt: str = Field("", description="The caption's beginning, which the model goes on.")
+
+    def check(self, limits: Limits) -> None:
+        check_text("prompt", self.prompt)
+
+    def billable_units(self, uploads: dict[str, Upload]) -> int:
+        return uploads["image"].pixels
+
+
 class EchoRequest(PipelineRequest):
     """For benchmarks and tests: a pipeline with no model that answers its input after
     `steps` steps of `step_seconds` each (or fails as asked)."""
@@ -244,5 +260,6 @@ REQUESTS: dict[str, type[PipelineRequest]] = {
     "image-to-image": ImageToImageRequest,
     "image-to-video": ImageToVideoRequest,
     "upscale": UpscaleRequest,
+    "image-to-text": ImageToTextRequest,
     "echo": EchoRequest,
 }

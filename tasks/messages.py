@@ -24,6 +24,10 @@ class JobMessage(BaseModel):
     sender: str | None = None
 
 
+# The content type of a text output (image-to-text): the answer itself, not a media file.
+TEXT = "text/plain; charset=utf-8"
+
+
 class Output(BaseModel):
     data: str  # base64
     content_type: str
@@ -33,6 +37,10 @@ class Output(BaseModel):
     @classmethod
     def from_bytes(cls, data: bytes, content_type: str, seed: int, nsfw: bool = False):
         return cls(data=encode_bytes(data), content_type=content_type, seed=seed, nsfw=nsfw)
+
+    @classmethod
+    def from_text(cls, text: str, seed: int):
+        return cls.from_bytes(text.encode(), TEXT, seed)
 
     def raw(self) -> bytes:
         return decode_bytes(self.data)

@@ -13,6 +13,8 @@ TEST_MODELS = [
      "price_per_unit": 10, "pixels_per_unit": 1},
     {"pipeline": "upscale", "model_id": "tiny/sd-x4-upscaler", "warm": True,
      "price_per_unit": 1000, "pixels_per_unit": 1},
+    {"pipeline": "image-to-text", "model_id": "tiny/blip", "warm": True,
+     "price_per_unit": 100, "pixels_per_unit": 1},
     # The instant pipeline; only the workers started with --models echo hold it. Priced at
     # 2.5 dev tickets (devstack.chain.DEV_TICKET_EV) so payment tests see several per job.
     {"pipeline": "echo", "model_id": "echo", "warm": False, "price_per_unit": 25 * 10**16,

@@ -51,6 +51,23 @@ def test_upscale_is_four_times(http, gateway, auth):
     assert image_size(http.get(response.json()["images"][0]["url"]).content) == (96, 64)
 
 
+def test_image_to_text_answers_a_caption_and_bills_the_input(http, gateway, auth):
+    response = post_multipart(http, gateway, auth, "image-to-text", {"prompt": "a photo of"},
+                              png(40, 30), headers={"Prefer": "respond-async"})
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    from support import wait_status
+
+    job = wait_status(http, gateway, auth, job_id, ("succeeded", "failed"))
+    assert job["status"] == "succeeded", job
+    assert set(job["result"]) == {"text"} and job["result"]["text"].startswith("a photo of")
+    assert job["billable_units"] == 40 * 30 and job["progress"] == 1.0
+    # The synchronous answer is the same caption: greedy decoding, the same image.
+    again = post_multipart(http, gateway, auth, "image-to-text", {"prompt": "a photo of"},
+                           png(40, 30))
+    assert again.status_code == 200 and again.json() == job["result"]
+
+
 @pytest.fixture
 def client(app, worker):
     return app.test_client()

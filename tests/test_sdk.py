@@ -58,6 +58,13 @@ def test_upscale(client):
     assert image_size(fetch(res.image_response.images[0].url)) == (128, 96)
 
 
+def test_image_to_text(client):
+    res = client.generate.image_to_text(request=components.BodyGenImageToText(
+        image=components.BodyGenImageToTextImage(file_name="in.png", content=png(48, 32)),
+        prompt="a photo of"))
+    assert res.image_to_text_response.text.startswith("a photo of")
+
+
 def test_bad_request_raises_http_error_with_our_message(client):
     with pytest.raises(errors.HTTPError) as raised:
         client.generate.text_to_image(request=components.TextToImageParams(

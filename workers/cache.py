@@ -37,11 +37,16 @@ class LoadedModel:
                 "bytes": self.bytes, "error": self.error, "last_used": self.last_used}
 
 
+def is_model_folder(directory: Path) -> bool:
+    """A saved diffusers pipeline (model_index.json) or transformers model (config.json)."""
+    return (directory / "model_index.json").exists() or (directory / "config.json").exists()
+
+
 def resolve_model_path(models_dir: Path, model_id: str) -> str:
     """A model built or copied under models_dir, else a Hugging Face id that diffusers
-    finds in its local cache."""
+    or transformers finds in its local cache."""
     local = models_dir / model_id
-    return str(local) if (local / "model_index.json").exists() else model_id
+    return str(local) if is_model_folder(local) else model_id
 
 
 def size_on_disk(path: str) -> int:

@@ -196,6 +196,48 @@ def build_sd_x4_upscaler(out: Path, scratch: Path) -> None:
     pipe.save_pretrained(out)
 
 
+def tiny_bert_tokenizer(directory: Path):
+    """BLIP's BERT tokenizer on a vocab of the special tokens, the letters, digits and
+    punctuation, each also as a word piece ("##a"): any plain-text prompt tokenizes,
+    letter by letter, and decodes back to itself."""
+    import string
+
+    from transformers import BertTokenizer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
+    symbols = list(string.ascii_lowercase + string.digits + string.punctuation)
+    pieces = [f"##{symbol}" for symbol in string.ascii_lowercase + string.digits]
+    (directory / "vocab.txt").write_text("\n".join(specials + symbols + pieces) + "\n")
+    # BLIP starts every caption with [DEC], as Salesforce's checkpoints configure it.
+    return BertTokenizer(str(directory / "vocab.txt"), bos_token="[DEC]", model_max_length=64)
+
+
+def build_blip(out: Path, scratch: Path) -> None:
+    """A BLIP image-captioning model (ViT image encoder, BERT text decoder with
+    cross-attention), as Salesforce/blip-image-captioning-* are, with its processor."""
+    import torch
+    from transformers import (BlipConfig, BlipForConditionalGeneration, BlipImageProcessor,
+                              BlipProcessor)
+
+    torch.manual_seed(SEED)
+    tokenizer = tiny_bert_tokenizer(scratch / "tokenizer")
+    config = BlipConfig(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 37,
+                     "num_attention_heads": 4, "num_hidden_layers": 2,
+                     "encoder_hidden_size": 32, "max_position_embeddings": 64,
+                     "bos_token_id": tokenizer.bos_token_id,
+                     "sep_token_id": tokenizer.sep_token_id,
+                     "pad_token_id": tokenizer.pad_token_id},
+        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4,
+                       "num_hidden_layers": 2, "image_size": 32, "patch_size": 8},
+        projection_dim=32,
+    )
+    BlipForConditionalGeneration(config).eval().save_pretrained(out)
+    processor = BlipProcessor(BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer)
+    processor.save_pretrained(out)
+
+
 # model_id -> builder; the ids the demo's models file names.
 BUILDERS = {
     "tiny/sd": build_sd,
@@ -204,11 +246,14 @@ BUILDERS = {
     "tiny/sd-img2img": build_sd,
     "tiny/svd": build_svd,
     "tiny/sd-x4-upscaler": build_sd_x4_upscaler,
+    "tiny/blip": build_blip,
 }
 
 
 def is_built(directory: Path) -> bool:
-    return (directory / "model_index.json").exists()
+    from workers.cache import is_model_folder
+
+    return is_model_folder(directory)
 
 
 def build_missing(models_dir: Path, model_ids=None) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports huggingface_hub
 
-TINY_MODELS = ["tiny/sd-img2img", "tiny/svd", "tiny/sd-x4-upscaler"]
+TINY_MODELS = ["tiny/sd-img2img", "tiny/svd", "tiny/sd-x4-upscaler", "tiny/blip"]
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,14 @@
 from workers.pipelines.base import Pipeline
 from workers.pipelines.echo import Echo
 from workers.pipelines.image_to_image import ImageToImage
+from workers.pipelines.image_to_text import ImageToText
 from workers.pipelines.image_to_video import ImageToVideo
 from workers.pipelines.text_to_image import TextToImage
 from workers.pipelines.upscale import Upscale
 
 PIPELINES: dict[str, type[Pipeline]] = {
-    cls.name: cls for cls in (TextToImage, ImageToImage, ImageToVideo, Upscale, Echo)
+    cls.name: cls for cls in (TextToImage, ImageToImage, ImageToVideo, Upscale, ImageToText,
+                              Echo)
 }
 
 
