@@ -219,7 +219,7 @@ def run(operator: OperatorSettings, chain: ChainSettings, environ=os.environ) ->
     from celery import signals
 
     from tasks import names
-    from tasks.celery_app import make_celery
+    from tasks.celery_app import make_celery, method_task
 
     stop = threading.Event()
     broker = connect_when_up(chain, operator.private_key, stop)
@@ -230,8 +230,8 @@ def run(operator: OperatorSettings, chain: ChainSettings, environ=os.environ) ->
         celery.send_task(names.PAYMENT_RECEIPT, args=[job_id, results], queue=names.SETTLE_QUEUE)
 
     redeemer = Redeemer(operator, broker, store, acknowledge=acknowledge, **settings_from_env(environ))
-    celery.task(name=names.PAYMENT, autoretry_for=NETWORK_ERRORS, retry_backoff=True, retry_backoff_max=60,
-                max_retries=30)(redeemer.receive)
+    method_task(celery, redeemer.receive, name=names.PAYMENT, autoretry_for=NETWORK_ERRORS, retry_backoff=True,
+                retry_backoff_max=60, max_retries=30)
     interval = float(environ.get("REDEEM_INTERVAL_SECONDS", "5"))
     loop = threading.Thread(target=redeem_loop, args=(redeemer, stop, interval), name="redeem", daemon=True)
     signals.worker_ready.connect(lambda **_: loop.start(), weak=False)

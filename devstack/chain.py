@@ -41,11 +41,19 @@ def fund_if_low(rpc_url: str, broker_address: str) -> None:
 
 
 def start_test_chain(base: Path) -> tuple[Anvil, dict]:
-    """A fresh in-memory anvil with the contracts and a funded gateway, for one test run."""
-    anvil = start_anvil(log_path=base / "anvil.log")
+    """A fresh anvil with the contracts and a funded gateway, for one test run. Its state
+    is kept in base/anvil-state.json, so that a fault test can stop the node and start it
+    again (restart_test_chain) with nothing lost."""
+    anvil = start_anvil(log_path=base / "anvil.log", state_path=base / "anvil-state.json")
     broker = deploy_dev_contracts(anvil.url)
     fund_gateway(anvil.url, broker.address, GATEWAY_KEY, deposit=DEV_DEPOSIT, reserve=DEV_RESERVE)
     return anvil, chain_env(anvil.url, broker.address, "stack-operator-secret-0123456789")
+
+
+def restart_test_chain(base: Path, stopped: Anvil) -> Anvil:
+    """The chain of start_test_chain, stopped, started again on its port from its state."""
+    return start_anvil(stopped.port, log_path=base / "anvil.log",
+                       state_path=base / "anvil-state.json")
 
 
 def run_chain(run_dir: Path, operator_secret: str) -> tuple[Anvil | None, dict]:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 
-from devstack.chain import start_test_chain
+from devstack.chain import restart_test_chain, start_test_chain
 from devstack.servers import Postgres, Redis, free_port, python_env, wait_for_port
 from tasks.connections import redis_client
 
@@ -112,6 +112,14 @@ class Stack:
                           {**metrics_dir, **(env or {})})
         wait_for_port(port, timeout=60, proc=proc)
         return f"http://127.0.0.1:{port}"
+
+    def stop_chain(self) -> None:
+        """The chain node goes away (its state is written first), as in an outage."""
+        self.anvil.stop()
+
+    def start_chain(self) -> None:
+        """The node is back, on the same address, with the chain as it was."""
+        self.anvil = restart_test_chain(self.base, self.anvil)
 
     def close(self) -> None:
         for proc in self.procs:

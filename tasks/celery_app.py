@@ -63,6 +63,14 @@ def make_celery(redis_url: str, catalog: Catalog | None = None,
     return celery
 
 
+def method_task(celery: Celery, method, **options):
+    """Registers a bound method as a task. Celery checks a task's arguments against its
+    function's signature when the task is sent from its own object, as every retry is;
+    a bound method's signature still holds `self`, so those checks would refuse the
+    right arguments and the retry would be dropped. The method checks its own."""
+    return celery.task(typing=False, **options)(method)
+
+
 def celery_from_env() -> Celery:
     """The app as configured by MODELS_FILE and REDIS_URL."""
     catalog_path = os.environ.get("MODELS_FILE", "models.json")

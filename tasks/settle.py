@@ -26,6 +26,7 @@ from chain.recipient import TicketParams
 from chain.sender import TicketSender, TooManyTickets
 from tasks import names
 from tasks.catalog import Catalog, ModelEntry
+from tasks.celery_app import method_task
 from tasks.messages import JobEvent
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,6 @@ def register(celery, sessions, catalog: Catalog | None) -> Settler:
     settler = Settler(sessions, catalog, key, celery)
     options = dict(autoretry_for=RETRYABLE, retry_backoff=True, max_retries=10)
     # Once per job, its outcome ("settled", tickets issued) is kept for whoever asks.
-    celery.task(name=names.SETTLE, ignore_result=False, **options)(settler.settle)
-    celery.task(name=names.PAYMENT_RECEIPT, **options)(settler.receipt)
+    method_task(celery, settler.settle, name=names.SETTLE, ignore_result=False, **options)
+    method_task(celery, settler.receipt, name=names.PAYMENT_RECEIPT, **options)
     return settler

@@ -77,3 +77,29 @@ def active_queues(celery, worker_id: str) -> list[str]:
         replies = wait_for(inspect.active_queues, timeout=60,
                            what=f"{worker_id} to answer inspect")
     return [q["name"] for queues in replies.values() for q in queues]
+
+
+def ticket_rows(sessions, job_ids) -> list:
+    """The gateway's ledger rows of the tickets it issued for these jobs."""
+    from sqlalchemy import select
+
+    from chain import ledger
+
+    with sessions() as session:
+        return list(session.scalars(select(ledger.TicketRecord)
+                                    .where(ledger.TicketRecord.job_id.in_(job_ids))))
+
+
+def mine_until_redeemed(rpc: str, sessions, job_ids, timeout: float = 90) -> None:
+    """Blocks pass (anvil mines only on demand) until the redeemer finds the jobs' winners
+    due and the watcher has seen them redeemed."""
+    from chain import ledger
+    from chain.devchain import mine
+
+    def redeemed() -> bool:
+        if all(t.status == ledger.REDEEMED for t in ticket_rows(sessions, job_ids)):
+            return True
+        mine(rpc, 1)
+        return False
+
+    wait_for(redeemed, timeout=timeout, interval=0.3, what="winners redeemed and reconciled")

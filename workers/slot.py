@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from tasks import logs, metrics, names
 from tasks.catalog import Catalog
-from tasks.celery_app import make_celery
+from tasks.celery_app import make_celery, method_task
 from workers.metrics import SlotCollector
 from workers.runtime import Runtime, SlotSettings, default_device
 
@@ -104,9 +104,9 @@ def main(argv=None) -> None:
     runtime = Runtime(settings, celery)
     REGISTRY.register(SlotCollector(runtime, runtime.gpu))
 
-    celery.task(name=names.RUN_JOB)(runtime.run_job)
-    celery.task(name=names.LOAD_MODEL)(runtime.load_model)
-    celery.task(name=names.UNLOAD_MODEL)(runtime.unload_model)
+    method_task(celery, runtime.run_job, name=names.RUN_JOB)
+    method_task(celery, runtime.load_model, name=names.LOAD_MODEL)
+    method_task(celery, runtime.unload_model, name=names.UNLOAD_MODEL)
     if settings.dynamic:
         # Paid now, before consuming, rather than by the first job loaded on demand.
         import diffusers  # noqa: F401
