@@ -40,11 +40,15 @@ def fund_if_low(rpc_url: str, broker_address: str) -> None:
         fund_gateway(rpc_url, broker_address, GATEWAY_KEY, deposit=DEV_DEPOSIT, reserve=DEV_RESERVE)
 
 
+def chain_files(base: Path) -> dict:
+    """Where the test chain logs, and keeps its state so that a fault test can stop the
+    node and start it again (restart_test_chain) with nothing lost."""
+    return {"log_path": base / "anvil.log", "state_path": base / "anvil-state.json"}
+
+
 def start_test_chain(base: Path) -> tuple[Anvil, dict]:
-    """A fresh anvil with the contracts and a funded gateway, for one test run. Its state
-    is kept in base/anvil-state.json, so that a fault test can stop the node and start it
-    again (restart_test_chain) with nothing lost."""
-    anvil = start_anvil(log_path=base / "anvil.log", state_path=base / "anvil-state.json")
+    """A fresh anvil with the contracts and a funded gateway, for one test run."""
+    anvil = start_anvil(**chain_files(base))
     broker = deploy_dev_contracts(anvil.url)
     fund_gateway(anvil.url, broker.address, GATEWAY_KEY, deposit=DEV_DEPOSIT, reserve=DEV_RESERVE)
     return anvil, chain_env(anvil.url, broker.address, "stack-operator-secret-0123456789")
@@ -52,8 +56,7 @@ def start_test_chain(base: Path) -> tuple[Anvil, dict]:
 
 def restart_test_chain(base: Path, stopped: Anvil) -> Anvil:
     """The chain of start_test_chain, stopped, started again on its port from its state."""
-    return start_anvil(stopped.port, log_path=base / "anvil.log",
-                       state_path=base / "anvil-state.json")
+    return start_anvil(stopped.port, **chain_files(base))
 
 
 def run_chain(run_dir: Path, operator_secret: str) -> tuple[Anvil | None, dict]:

@@ -73,14 +73,15 @@ class OperatorPayments:
 
     def _chain_view(self) -> ChainView | None:
         view = self._view
-        age = None if view is None else self.clock() - view.read_at
-        if age is not None and age < CHAIN_CACHE_SECONDS:
-            return view
-        if age is not None and age < CHAIN_STALE_SECONDS:
-            if self._reading.acquire(blocking=False):  # else a read is already under way
-                threading.Thread(target=self._read_then_release, name="chain-view",
-                                 daemon=True).start()
-            return view
+        if view is not None:
+            age = self.clock() - view.read_at
+            if age < CHAIN_CACHE_SECONDS:
+                return view
+            if age < CHAIN_STALE_SECONDS:
+                if self._reading.acquire(blocking=False):  # else a read is under way
+                    threading.Thread(target=self._read_then_release, name="chain-view",
+                                     daemon=True).start()
+                return view
         with self._reading:
             if self._view is not view:  # another thread read it meanwhile
                 return self._view

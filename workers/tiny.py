@@ -250,17 +250,13 @@ BUILDERS = {
 }
 
 
-def is_built(directory: Path) -> bool:
-    from workers.cache import is_model_folder
-
-    return is_model_folder(directory)
-
-
 def build_missing(models_dir: Path, model_ids=None) -> list[str]:
     """Builds each tiny model not yet on disk; returns the ids it built."""
     import tempfile
 
-    wanted = [m for m in (model_ids or BUILDERS) if not is_built(models_dir / m)]
+    from workers.cache import is_model_folder  # here: the builder needs no worker at import
+
+    wanted = [m for m in (model_ids or BUILDERS) if not is_model_folder(models_dir / m)]
     for model_id in tqdm(wanted, desc="building tiny models", unit="model", disable=not wanted):
         target = models_dir / model_id
         with tempfile.TemporaryDirectory(dir=models_dir if models_dir.exists() else None) as tmp:

@@ -16,7 +16,7 @@ JOBS = 3
 
 def test_tickets_received_while_the_chain_is_down_are_redeemed_once_it_is_back(
         stack, http, pay_gateway, auth, sessions, operator):
-    address, store = operator
+    address, store = operator.address, operator.store
     rpc = stack.env["CHAIN_RPC_URL"]
     broker = TicketBroker(rpc, stack.env["TICKET_BROKER_ADDRESS"])
     first_block = broker.block_number()
@@ -30,7 +30,6 @@ def test_tickets_received_while_the_chain_is_down_are_redeemed_once_it_is_back(
     wait_status(http, pay_gateway, auth, first, "succeeded")
     wait_for(lambda: (rows := ticket_rows(sessions, [first])) and all(t.winning for t in rows),
              timeout=60, what="the first job's tickets accepted")
-    redeemer_log = f"pay-redeemer-{__name__.removeprefix('test_payments_')}"
 
     stack.stop_chain()
     try:
@@ -42,7 +41,7 @@ def test_tickets_received_while_the_chain_is_down_are_redeemed_once_it_is_back(
         wait_for(lambda: {t.job_id for t in ticket_rows(sessions, job_ids)} == set(job_ids),
                  timeout=60, what="the jobs settled while the chain is down")
         # The redeemer cannot check the sender's funds: it records nothing and retries.
-        wait_for(lambda: "Retry in" in stack.log(redeemer_log), timeout=60,
+        wait_for(lambda: "Retry in" in stack.log(operator.redeemer), timeout=60,
                  what="the redeemer to put a payment off")
         assert store.summary()["winners"]["pending"] == len(ticket_rows(sessions, [first]))
     finally:

@@ -23,7 +23,7 @@ JOBS = 4
 
 def test_paid_jobs_are_redeemed_on_chain_and_the_ledger_matches(stack, http, pay_gateway, auth, admin_auth,
                                                                  sessions, operator):
-    address, store = operator
+    address, store = operator.address, operator.store
     rpc = stack.env["CHAIN_RPC_URL"]
     broker = TicketBroker(rpc, stack.env["TICKET_BROKER_ADDRESS"])
     first_block = broker.block_number()
