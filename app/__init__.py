@@ -6,29 +6,33 @@
 
 from flask import Flask
 
-from app import db, errors, metrics, request_log
-from app.config import from_env
-from app.media import MediaStore
+from app import metrics
+from app.api import errors, request_log
+from app.settings import Settings
+from app.store import db
+from app.store.media import MediaStore
 from tasks.catalog import Catalog
 from tasks.celery_app import make_celery
 from tasks.connections import redis_client
 from tasks.logs import setup as setup_logging
 
 
-def create_app(overrides: dict | None = None) -> Flask:
+def create_app(settings: Settings | None = None, testing: bool = False) -> Flask:
+    """The app for these settings (default: read from the environment now)."""
+    settings = settings or Settings.from_env()
     app = Flask(__name__)
-    app.config.update(from_env())
-    app.config.update(overrides or {})
+    app.config.update(settings.flask_config(), TESTING=testing)
     app.json.sort_keys = False
-    setup_logging("gateway", app.config["LOG_LEVEL"])
+    setup_logging("gateway", settings.log_level)
 
-    db.init_app(app)
-    catalog = Catalog.load(app.config["MODELS_FILE"])
+    app.extensions["settings"] = settings
+    app.extensions["db"] = db.make_sessionmaker(settings.database_url)
+    catalog = Catalog.load(settings.models_file)
     app.extensions["catalog"] = catalog
-    app.extensions["redis"] = redis_client(app.config["REDIS_URL"])
-    app.extensions["celery"] = make_celery(app.config["REDIS_URL"], catalog,
-                                           app.config["MAX_JOB_SECONDS"])
-    app.extensions["media"] = MediaStore(app.config["MEDIA_DIR"], app.config["MEDIA_SECRET"])
+    app.extensions["redis"] = redis_client(settings.redis_url)
+    app.extensions["celery"] = make_celery(settings.redis_url, catalog, settings.max_job_seconds)
+    app.extensions["media"] = MediaStore(settings.media_dir, settings.media_secret)
+    app.teardown_appcontext(_close_session)
     errors.register(app)
     metrics.init_app(app)
     request_log.init_app(app)
@@ -44,3 +48,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     cli.register(app)
     return app
+
+
+def _close_session(exc) -> None:
+    from flask import g
+
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

@@ -1,6 +1,31 @@
-"""Typed access to what create_app() attaches to the app."""
+"""Typed access to what create_app() attaches to the app, and the request's database
+session."""
 
-from flask import current_app
+from flask import current_app, g
+from sqlalchemy.orm import Session
+
+from app.settings import Settings
+
+
+def settings() -> Settings:
+    return current_app.extensions["settings"]
+
+
+def session() -> Session:
+    """The request's session, opened on first use and closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["db"]()
+    return g.db_session
+
+
+def sessions():
+    """The session factory, for work outside the request's session."""
+    return current_app.extensions["db"]
+
+
+def new_session() -> Session:
+    """A session of its own, outside the request's (close it, or use it with `with`)."""
+    return sessions()()
 
 
 def redis():
@@ -20,6 +45,6 @@ def media():
 
 
 def media_links(base_url: str):
-    from app.media import MediaLinks
+    from app.store.media import MediaLinks
 
-    return MediaLinks(base_url, media(), current_app.config["MEDIA_URL_TTL_SECONDS"])
+    return MediaLinks(base_url, media(), settings().media_url_ttl_seconds)

@@ -10,8 +10,10 @@ Two kinds:
   counted twice however many processes or gateways there are. Every gateway reports the
   same network-wide values: aggregate them with max, not sum.
 
-The wait and run histograms are the recorder's (tasks/metrics.py), and GPU, model load
-and cache metrics the workers' (workers/metrics.py): each process exports its own.
+The wait and run histograms are the recorder's, observed once per job when its final
+event is committed and served by the recorder itself (several recorders each count the
+jobs they recorded; Prometheus sums them); GPU, model load and cache metrics are the
+workers' (workers/metrics.py): each process exports its own.
 """
 
 import logging
@@ -19,10 +21,10 @@ import os
 
 from flask import request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter
-from prometheus_client import generate_latest, multiprocess
+from prometheus_client import Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from app import stats
+from app.store import stats
 from tasks.discovery import live_workers
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,33 @@ ADMISSION_REJECTIONS = Counter(
 CANCELLATIONS = Counter("genai_jobs_canceled", "Jobs canceled by their clients",
                         ["pipeline", "model"])
 
+
+# -- the recorder's ---------------------------------------------------------------------
+
+WAIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+RUN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
+
+JOB_WAIT = Histogram("genai_job_wait_seconds",
+                     "Time from enqueue to start, of the jobs recorded final",
+                     ["pipeline", "model"], buckets=WAIT_BUCKETS)
+JOB_RUN = Histogram("genai_job_run_seconds", "Time running the pipeline, of succeeded jobs",
+                    ["pipeline", "model"], buckets=RUN_BUCKETS)
+JOBS_RECORDED = Counter("genai_jobs_recorded", "Jobs recorded final, by outcome",
+                        ["pipeline", "model", "status"])
+
+
+def observe_final(job) -> None:
+    """Counts a job the recorder just made final (a Job row: pipeline, model_id, status,
+    timings {"wait", "load", "run"})."""
+    JOBS_RECORDED.labels(job.pipeline, job.model_id, job.status).inc()
+    timings = job.timings or {}
+    if timings.get("wait") is not None:
+        JOB_WAIT.labels(job.pipeline, job.model_id).observe(timings["wait"])
+    if timings.get("run") is not None:
+        JOB_RUN.labels(job.pipeline, job.model_id).observe(timings["run"])
+
+
+# -- the gateway's -----------------------------------------------------------------------
 
 def admission_rejected(reason: str, pipeline: str | None = None) -> None:
     """Counts a refused request; the pipeline defaults to the request's route (/<pipeline>)."""

@@ -21,10 +21,10 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.common import (
-    RESULTS_DIR, Options, Row, Todo, format_table, machine_facts, markdown_table,
-    ratio_chart, shared_stack,
-)
+from bench.charts import ratio_chart
+from bench.options import Options, RESULTS_DIR
+from bench.results import Row, Todo, format_table, machine_facts, markdown_table
+from bench.stack import shared_stack
 
 BENCHMARKS = ("dispatch", "intake", "worker", "scale", "cold")
 

@@ -15,10 +15,12 @@ import time
 
 import requests
 
-from bench.common import (
-    SD_ENTRY, Options, Row, Todo, bar_chart, bench_stack, follow_sse, median, submit_async,
-    wait_until, write_results,
-)
+from bench.charts import bar_chart
+from bench.jobs import follow_sse, submit_async, wait_until
+from bench.options import Options
+from bench.results import Row, Todo, write_results
+from bench.stack import SD_ENTRY, bench_stack
+from bench.stats import median
 
 NAME = "cold"
 BODY = {"model_id": "tiny/sd", "prompt": "a lighthouse at dawn", "width": 64, "height": 64,

@@ -13,10 +13,12 @@ import time
 
 import requests
 
-from bench.common import (
-    ECHO_BODY, ECHO_ENTRY, Options, Row, bar_chart, bench_stack, follow_poll, follow_sse,
-    median, submit_async, summary, unix, write_results,
-)
+from bench.charts import bar_chart
+from bench.jobs import follow_poll, follow_sse, submit_async, unix
+from bench.options import Options
+from bench.results import Row, write_results
+from bench.stack import ECHO_BODY, ECHO_ENTRY, bench_stack
+from bench.stats import median, summary
 
 NAME = "dispatch"
 POLL_INTERVAL = 0.01

@@ -29,7 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import RESULTS_DIR, Row, format_table, machine_facts, ratio_chart, summary
+from bench.charts import ratio_chart
+from bench.options import RESULTS_DIR
+from bench.results import Row, format_table, machine_facts
+from bench.stats import summary
 
 SECTIONS = ("sd-turbo", "sdxl", "svd", "batching")
 PROMPTS = ["a lighthouse at dawn", "a red fox in the snow", "a bowl of ramen, studio light",
@@ -42,7 +45,7 @@ PROMPTS = ["a lighthouse at dawn", "a red fox in the snow", "a bowl of ramen, st
 def clip_text_config(hidden, layers, heads, inter, projection, act, vocab=49408):
     from transformers import CLIPTextConfig
 
-    from workers.tiny import byte_level_vocab
+    from devstack.tiny import byte_level_vocab
 
     vocab_ids = byte_level_vocab()
     return CLIPTextConfig(hidden_size=hidden, num_hidden_layers=layers,
@@ -57,7 +60,7 @@ def clip_text_config(hidden, layers, heads, inter, projection, act, vocab=49408)
 def tokenizer(scratch: Path, name: str):
     """CLIP's tokenizer with a byte-level vocab (workers/tiny.py): 77 tokens as the real
     one pads to, so the text encoder does the same work."""
-    from workers.tiny import tiny_clip_tokenizer
+    from devstack.tiny import tiny_clip_tokenizer
 
     return tiny_clip_tokenizer(scratch / name)
 

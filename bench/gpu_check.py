@@ -58,8 +58,8 @@ def main() -> int:
     stack = Stack(Path(tempfile.mkdtemp(prefix="gpu-check-")), MODELS)
     results = {"date": datetime.now().isoformat(timespec="seconds")}
     try:
-        from app.auth import create_key
-        from app.db import make_sessionmaker, transaction
+        from app.api.auth import create_key
+        from app.store.db import make_sessionmaker, transaction
 
         with transaction(make_sessionmaker(stack.env["DATABASE_URL"])) as session:
             key = create_key(session, "gpu-check")

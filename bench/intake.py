@@ -7,15 +7,17 @@ Nothing consumes the queue while we measure (a stand-in heartbeat makes the gate
 to it), so the figure is the gateway's alone: key check, validation, routing, the job row
 in PostgreSQL, the control record and the message in Redis. The two servers take turns,
 round by round, and the median round counts. The client is a lean asyncio HTTP/1.1 client
-with keep-alive connections (bench.common.load), on the same 2 cores."""
+with keep-alive connections (bench.load.load), on the same 2 cores."""
 
 import json
 import time
 
-from bench.common import (
-    ECHO_BODY, ECHO_ENTRY, Options, Row, bar_chart, bench_stack, load, median,
-    UNLIMITED, write_results,
-)
+from bench.charts import bar_chart
+from bench.load import load
+from bench.options import Options
+from bench.results import Row, write_results
+from bench.stack import ECHO_BODY, ECHO_ENTRY, UNLIMITED, bench_stack
+from bench.stats import median
 
 NAME = "intake"
 

@@ -9,7 +9,7 @@ on real data, one after the other, as the job flows:
             without gunicorn's HTTP parsing);
   worker    Runtime.run_job on the N messages the gateway queued (the slot's code,
             without Celery's own per-task work: ack, result backend);
-  recorder  the recorder's tasks on the messages the worker sent to the settle queue.
+  recorder  the recorder's tasks on the messages the worker sent to the job-events queue.
 Prints the top functions by own time and by cumulative time, and writes
 bench/results/profile-<part>.txt. Not part of make bench."""
 
@@ -23,14 +23,15 @@ import pstats
 import sys
 import time
 
-from bench.common import ECHO_BODY, ECHO_ENTRY, RESULTS_DIR, UNLIMITED, bench_stack
+from bench.options import RESULTS_DIR
+from bench.stack import ECHO_BODY, ECHO_ENTRY, UNLIMITED, bench_stack
 
 
 def kombu_messages(redis, queue: str):
     """Pops every message of a Celery queue on Redis: (task name, args, kwargs)."""
-    from bench.common import priority_lists
+    from tasks.queues import priority_keys
 
-    for key in priority_lists(queue):
+    for key in priority_keys(queue):
         while (raw := redis.rpop(key)) is not None:
             message = json.loads(raw)
             body = message["body"]
@@ -77,11 +78,12 @@ def main(argv=None) -> int:
         s.fake_heartbeat("bench-nobody", [("echo", "echo")])
         os.environ.update(s.env)
         from app import create_app
-        from app.config import from_env
+        from app.recorder import make_recorder_celery
+        from app.settings import Settings
+        from tasks import names
         from tasks.celery_app import make_celery
-        from tasks.recorder import make_recorder_celery
         from workers.runtime import Runtime
-        from workers.slot import parse_args, settings_from
+        from workers.settings import slot_settings
 
         app = create_app()
         client = app.test_client()
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
         submit(20)  # warm-up: imports, connections, caches
         profiled("gateway", lambda: submit(args.jobs), args.top, out_dir)
 
-        settings = settings_from(parse_args(["--name", "bench-profile", "--models", "echo"]))
+        settings = slot_settings(["--name", "bench-profile", "--models", "echo"])
         runtime = Runtime(settings, make_celery(settings.redis_url, settings.catalog))
         runtime.load_warm()
         messages = [a for task, a, _ in kombu_messages(s.redis, "echo:echo")]
@@ -109,13 +111,13 @@ def main(argv=None) -> int:
 
         profiled("worker", work, args.top, out_dir)
 
-        recorder = make_recorder_celery(from_env())
-        settle = list(kombu_messages(s.redis, "settle"))
+        recorder = make_recorder_celery(Settings.from_env())
+        events = list(kombu_messages(s.redis, names.EVENTS_QUEUE))
 
         def record():
-            for task, task_args, kwargs in settle:
+            for task, task_args, kwargs in events:
                 recorder.tasks[task].run(*task_args, **kwargs)
-            return len(settle)
+            return len(events)
 
         profiled("recorder", record, args.top, out_dir)
     return 0

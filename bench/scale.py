@@ -16,11 +16,14 @@ queued job and PostgreSQL bytes per job are compared with the job's own JSON mes
 
 import time
 
-from bench.common import (
-    ECHO_BODY, ECHO_ENTRY, Options, Row, bar_chart, bench_stack, cpu_seconds, ctl_states,
-    median, process_rss, resume_process, stop_process, submit_many, wait_until, write_results,
-    UNLIMITED,
-)
+from bench.charts import bar_chart
+from bench.jobs import ctl_states, wait_until
+from bench.load import submit_many
+from bench.options import Options
+from bench.processes import cpu_seconds, process_rss, resume_process, stop_process
+from bench.results import Row, write_results
+from bench.stack import ECHO_BODY, ECHO_ENTRY, UNLIMITED, bench_stack
+from bench.stats import median
 
 NAME = "scale"
 QUEUE = "echo:echo"
@@ -69,7 +72,7 @@ def run(opts: Options) -> dict:
                 cpu0 = {w: cpu_seconds(p.pid) for w, p in zip(ids, procs)}
                 t0 = time.time()
                 s.release_queue(QUEUE)
-                wait_until(lambda: all(st == "done" for st in ctl_states(s.redis, job_ids)),
+                wait_until(lambda: all(st == "succeeded" for st in ctl_states(s.redis, job_ids)),
                            600, 0.05, f"{n} workers to drain the queue")
                 s.pause(chosen, QUEUE)
                 worker_cpu = sum(cpu_seconds(p.pid) - cpu0[w] for w, p in zip(ids, procs))

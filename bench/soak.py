@@ -21,7 +21,7 @@ import psutil
 import requests
 from sqlalchemy import create_engine, text
 
-from bench.common import ECHO_ENTRY, SD_ENTRY
+from bench.stack import ECHO_ENTRY, SD_ENTRY
 from devstack.stack import Stack, wait_for
 
 WORKERS = ("soak-a", "soak-b")
@@ -29,8 +29,8 @@ RATE_PER_SECOND = 4
 
 
 def make_key(stack) -> str:
-    from app.auth import create_key
-    from app.db import make_sessionmaker, transaction
+    from app.api.auth import create_key
+    from app.store.db import make_sessionmaker, transaction
 
     with transaction(make_sessionmaker(stack.env["DATABASE_URL"])) as session:
         return create_key(session, "soak")

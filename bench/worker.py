@@ -19,10 +19,14 @@ import time
 
 import requests
 
-from bench.common import (
-    SD_ENTRY, Options, Row, bar_chart, bench_stack, ctl_states, median, resume_process,
-    UNLIMITED, stop_process, submit_many, wait_until, write_results,
-)
+from bench.charts import bar_chart
+from bench.jobs import ctl_states, wait_until
+from bench.load import submit_many
+from bench.options import Options
+from bench.processes import resume_process, stop_process
+from bench.results import Row, write_results
+from bench.stack import SD_ENTRY, UNLIMITED, bench_stack
+from bench.stats import median
 
 NAME = "worker"
 # torch's intra-op threads, the same for the worker and the bare loop. One: on 2 shared
@@ -50,7 +54,7 @@ def bare_pipeline():
 
 def worker_params() -> dict:
     """The params the worker receives for BODY, defaults filled in by the gateway's schema."""
-    from app.schemas import TextToImageRequest
+    from tasks.pipelines.text_to_image import TextToImageRequest
 
     return TextToImageRequest.model_validate(BODY).worker_params()
 
@@ -94,7 +98,7 @@ def run(opts: Options) -> dict:
             t0 = time.time()
             s.resume([node], QUEUE)
             try:
-                wait_until(lambda: all(st == "done" for st in ctl_states(s.redis, ids)),
+                wait_until(lambda: all(st == "succeeded" for st in ctl_states(s.redis, ids)),
                            timeout=600, interval=0.05, what="the worker to drain its queue")
             finally:
                 if hold_recorder:

@@ -2,7 +2,9 @@
 the TicketBroker they are redeemed on. Importing this package starts nothing and reads nothing."""
 
 from .broker import (
+    Broker,
     BrokerError,
+    ChainEndpoint,
     GasPriceTooHigh,
     BatchResult,
     Redemption,
@@ -20,6 +22,7 @@ from .pricing import (
     win_prob_for,
 )
 from .recipient import (
+    DEFAULT_TICKET_EV,
     Recipient,
     TicketParams,
     new_ticket_params,
@@ -27,14 +30,17 @@ from .recipient import (
     recipient_rand_hash,
 )
 from .sender import MemoryNonceSource, NonceSource, TicketSender, TooManyTickets
-from .signature import InvalidSignature, recover_signer, sign_ticket, verify_signature
+from .signature import InvalidSignature, address_of, recover_signer, sign_ticket, verify_signature
 from .ticket import Ticket, aux_data, ticket_hash
 from .validator import MemorySeenNonces, Rejection, SeenNonces, TicketValidator, Verdict
 from .winning import is_winning
 
 __all__ = [
     "BatchResult",
+    "DEFAULT_TICKET_EV",
+    "Broker",
     "BrokerError",
+    "ChainEndpoint",
     "GasPriceTooHigh",
     "InvalidSignature",
     "MAX_WIN_PROB",
@@ -56,6 +62,7 @@ __all__ = [
     "TooManyTickets",
     "TransactionReverted",
     "Verdict",
+    "address_of",
     "aux_data",
     "face_value_for",
     "is_winning",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Protocol
 
 from eth_account import Account
 from web3 import Web3
@@ -30,6 +30,21 @@ DEFAULT_TX_TIMEOUT = 60
 # What a caller sees when the node is away or slow (requests' errors are OSErrors), or a
 # transaction was not mined in time: worth trying again later, unlike a revert.
 NETWORK_ERRORS = (OSError, TimeExhausted)
+
+
+@dataclass(frozen=True)
+class ChainEndpoint:
+    """Where the chain and the TicketBroker are."""
+
+    rpc_url: str
+    broker_address: str
+
+    @classmethod
+    def configured(cls, rpc_url: str, broker_address: str) -> "ChainEndpoint | None":
+        """None when either is missing: payments are off, jobs still run."""
+        if not rpc_url or not broker_address:
+            return None
+        return cls(rpc_url, to_address(broker_address))
 
 
 class BrokerError(RuntimeError):
@@ -88,6 +103,21 @@ def connect(rpc: str | Web3, timeout: float = 30) -> Web3:
     if isinstance(rpc, Web3):
         return rpc
     return Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": timeout}))
+
+
+class Broker(Protocol):
+    """What the redeemer needs of the chain; TicketBroker is the real one, and unit tests
+    use a stub."""
+
+    def block_number(self) -> int: ...
+    def current_round(self) -> int: ...
+    def ticket_validity_period(self) -> int: ...
+    def sender_info(self, sender: str | None = None) -> SenderInfo: ...
+    def redeem(self, ticket: Ticket, sig: bytes, recipient_rand: int, *,
+               max_gas_price: int | None = None): ...
+    def batch_redeem(self, items: Iterable[tuple[Ticket, bytes, int]], *,
+                     max_gas_price: int | None = None) -> "BatchResult": ...
+    def redemptions(self, receipt) -> list["Redemption"]: ...
 
 
 class TicketBroker:

@@ -18,6 +18,7 @@ from eth_utils import keccak
 from .codec import (
     ZERO_HASH,
     address_bytes,
+    hex_to_bytes,
     to_address,
     to_bytes32,
     to_hex,
@@ -31,6 +32,20 @@ from .ticket import Ticket
 _RAND_DOMAIN = b"livepeer-pm/recipient-rand/v1"
 MIN_SECRET_BYTES = 16
 DEFAULT_PARAMS_VALIDITY_BLOCKS = 1_000
+# go-livepeer's default -ticketEV: 1000 gwei.
+DEFAULT_TICKET_EV = 10**12
+
+
+def parse_secret(text: str) -> bytes:
+    """An operator's secret as written in its settings: hex (0x optional) as its bytes, any
+    other text as its UTF-8 bytes; at least MIN_SECRET_BYTES either way."""
+    try:
+        raw = hex_to_bytes(text)
+    except ValueError:
+        raw = text.encode()
+    if len(raw) < MIN_SECRET_BYTES:
+        raise ValueError(f"the operator's secret must be at least {MIN_SECRET_BYTES} bytes")
+    return raw
 
 
 def recipient_rand(

@@ -1,14 +1,13 @@
-"""The operator's redeemer: takes the payments the gateway sends to `payments:<address>`,
-validates every ticket, keeps the winners and redeems them on the TicketBroker.
-
-    python -m chain.redeemer            # a Celery worker on payments:<OPERATOR_ADDRESS>
-    python -m chain.redeemer --status   # winners by status and refusals by reason, as JSON
+"""The operator's redeemer, its logic: validates every ticket of the payments the gateway
+sends, keeps the winners and redeems them on the TicketBroker. The process that feeds it
+(the payments queue) and the store it keeps winners in are the operator's
+(workers/redeemer.py); the chain is behind the small Broker protocol.
 
 A ticket is refused, and the reason logged and counted, when it is for another recipient,
 its params were altered or are not ours (rand hash), its signature is not the sender's, its
 params have expired, its nonce (or its params' revealed rand) was seen before, the sender's
-funds cannot pay it, or the payment does not parse. Winners wait in a local SQLite file
-(chain.store) and are redeemed, batched when several, once their params expire, when their
+funds cannot pay it, or the payment does not parse. Winners wait in the operator's store
+and are redeemed, batched when several, once their params expire, when their
 creation round is about to run out, when `batch_size` are waiting or when one has waited
 `max_wait` seconds, under a gas-price cap. A redemption the contract refuses keeps the
 ticket with the reason; a network error or a gas price above the cap tries again later.
@@ -16,24 +15,53 @@ ticket with the reason; a network error or a gas price above the cap tries again
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import os
-import sys
-import threading
 import time
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Protocol
 
-from .broker import NETWORK_ERRORS, GasPriceTooHigh, SenderInfo, TicketBroker, TransactionReverted
+from .broker import NETWORK_ERRORS, Broker, GasPriceTooHigh, SenderInfo, TransactionReverted
 from .codec import to_hex
-from .config import ChainSettings, OperatorSettings
 from .payment import Payment
-from .store import OperatorStore, Winner
-from .ticket import ticket_hash
-from .validator import Rejection, TicketValidator, Verdict
+from .recipient import Recipient
+from .ticket import Ticket, ticket_hash
+from .validator import Rejection, SeenNonces, TicketValidator, Verdict
 
 log = logging.getLogger("chain.redeemer")
 USED = "ticket is used"  # the contract's reason for a ticket redeemed before
+
+
+@dataclass(frozen=True)
+class Winner:
+    """A winning ticket kept until it is redeemed."""
+
+    ticket: Ticket
+    sig: bytes
+    recipient_rand: int
+    expiration_block: int  # of the params the ticket was written against
+    job_id: str | None = None
+    received_at: float = 0.0
+    attempts: int = 0
+
+    @property
+    def hash(self) -> str:
+        return to_hex(ticket_hash(self.ticket))
+
+
+class WinnerStore(SeenNonces, Protocol):
+    """Where the operator keeps the nonces it has seen and its winners until redeemed."""
+
+    def prune(self, current_block: int) -> None: ...
+    def keep(self, winner: Winner) -> bool: ...
+    def pending(self) -> list[Winner]: ...
+    def pending_face_value(self, sender: str) -> int: ...
+    def revealed(self, recipient_rand_hash: bytes) -> bool: ...
+    def mark_redeemed(self, ticket_hash_hex: str, tx_hash: str | None,
+                      reason: str | None = None) -> None: ...
+    def mark_failed(self, ticket_hash_hex: str, reason: str) -> None: ...
+    def note_error(self, ticket_hash_hex: str, reason: str) -> None: ...
+    def count_rejection(self, reason: str, count: int = 1) -> None: ...
 
 
 def due(winners: list[Winner], *, current_block: int, current_round: int, validity_rounds: int,
@@ -53,20 +81,28 @@ def due(winners: list[Winner], *, current_block: int, current_round: int, validi
 
 
 class Redeemer:
-    def __init__(self, operator: OperatorSettings, broker: TicketBroker, store: OperatorStore, *,
+    def __init__(self, recipient: Recipient, broker: Broker, store: WinnerStore, *,
                  max_gas_price: int | None = None, batch_size: int = 20, max_wait: float = 3600.0,
                  acknowledge=None, clock=time.time):
-        self.operator = operator
+        self.recipient = recipient
         self.broker = broker
         self.store = store
-        self.validity_rounds = broker.ticket_validity_period()
-        self.validator = TicketValidator(operator.address, operator.secret, seen=store,
-                                         ticket_validity_rounds=self.validity_rounds)
         self.max_gas_price = max_gas_price
         self.batch_size = batch_size
         self.max_wait = max_wait
         self.acknowledge = acknowledge  # (job_id, results) -> None: tells the gateway
         self.clock = clock
+
+    @cached_property
+    def validity_rounds(self) -> int:
+        """The broker's ticket validity period, read from the chain on first need (a
+        redeemer is made before the chain may answer)."""
+        return self.broker.ticket_validity_period()
+
+    @cached_property
+    def validator(self) -> TicketValidator:
+        return TicketValidator(self.recipient.address, self.recipient.secret, seen=self.store,
+                               ticket_validity_rounds=self.validity_rounds)
 
     # ---- receiving ----
 
@@ -181,93 +217,3 @@ class Redeemer:
             return
         log.warning("winning ticket %s of job %s not redeemable: %s", winner.hash, winner.job_id, reason)
         self.store.mark_failed(winner.hash, reason)
-
-
-# ---- the process ----
-
-
-def settings_from_env(environ=os.environ) -> dict:
-    return {
-        "max_gas_price": int(environ["REDEEM_MAX_GAS_PRICE"]) if environ.get("REDEEM_MAX_GAS_PRICE") else None,
-        "batch_size": int(environ.get("REDEEM_BATCH_SIZE", "20")),
-        "max_wait": float(environ.get("REDEEM_MAX_WAIT_SECONDS", "3600")),
-    }
-
-
-def redeem_loop(redeemer: Redeemer, stop: threading.Event, interval: float) -> None:
-    while not stop.wait(interval):
-        try:
-            redeemer.redeem_due()
-        except NETWORK_ERRORS as exc:
-            log.warning("chain unavailable, redemptions wait: %s", exc)
-        except Exception:
-            log.exception("redeem loop")
-
-
-def connect_when_up(chain: ChainSettings, private_key: str, stop: threading.Event) -> TicketBroker | None:
-    """The broker client, once the chain answers: a redeemer outlives a chain restart."""
-    while not stop.is_set():
-        try:
-            return TicketBroker(chain.rpc_url, chain.broker_address, private_key)
-        except NETWORK_ERRORS as exc:
-            log.warning("waiting for the chain at %s: %s", chain.rpc_url, exc)
-            stop.wait(5)
-    return None
-
-
-def run(operator: OperatorSettings, chain: ChainSettings, environ=os.environ) -> None:
-    from celery import signals
-
-    from tasks import names
-    from tasks.celery_app import make_celery, method_task
-
-    stop = threading.Event()
-    broker = connect_when_up(chain, operator.private_key, stop)
-    celery = make_celery(environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    store = OperatorStore.for_operator(environ.get("REDEEMER_DIR", ".run/redeemer"), operator.address)
-
-    def acknowledge(job_id: str, results: list[dict]) -> None:
-        celery.send_task(names.PAYMENT_RECEIPT, args=[job_id, results], queue=names.SETTLE_QUEUE)
-
-    redeemer = Redeemer(operator, broker, store, acknowledge=acknowledge, **settings_from_env(environ))
-    method_task(celery, redeemer.receive, name=names.PAYMENT, autoretry_for=NETWORK_ERRORS, retry_backoff=True,
-                retry_backoff_max=60, max_retries=30)
-    interval = float(environ.get("REDEEM_INTERVAL_SECONDS", "5"))
-    loop = threading.Thread(target=redeem_loop, args=(redeemer, stop, interval), name="redeem", daemon=True)
-    signals.worker_ready.connect(lambda **_: loop.start(), weak=False)
-    signals.worker_shutdown.connect(lambda **_: stop.set(), weak=False)
-    log.info("redeemer for %s: payments from queue %s, winners in %s", operator.address,
-             names.payments_queue(operator.address), store.path)
-    celery.worker_main(["worker", "--pool=threads", "--concurrency=2",
-                        f"--queues={names.payments_queue(operator.address)}",
-                        f"--hostname=redeemer-{operator.address[:10]}@%h", "--without-mingle",
-                        "--without-gossip", f"--loglevel={environ.get('REDEEMER_LOGLEVEL', 'INFO')}"])
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chain.redeemer", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--status", action="store_true", help="print winners and refusals as JSON, then exit")
-    args = parser.parse_args(argv)
-    from tasks import logs  # JSON lines, each payment's under its job id
-
-    logs.setup("redeemer", os.environ.get("REDEEMER_LOGLEVEL", "INFO"))
-    logs.connect_celery()
-    operator, chain = OperatorSettings.from_env(), ChainSettings.from_env()
-    if args.status:
-        if operator is None:
-            print("no operator configured (OPERATOR_ADDRESS, OPERATOR_SECRET)", file=sys.stderr)
-            return 1
-        store = OperatorStore.for_operator(os.environ.get("REDEEMER_DIR", ".run/redeemer"), operator.address)
-        print(json.dumps(store.summary(), indent=1))
-        return 0
-    if operator is None or chain is None or operator.private_key is None:
-        # Idle rather than exit: under honcho, one process ending stops them all.
-        log.warning("payments off: set CHAIN_RPC_URL, TICKET_BROKER_ADDRESS, OPERATOR_PRIVATE_KEY "
-                    "and OPERATOR_SECRET to redeem tickets")
-        threading.Event().wait()
-    run(operator, chain)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

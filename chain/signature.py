@@ -18,6 +18,11 @@ class InvalidSignature(ValueError):
     """A signature the TicketBroker would refuse, whatever it recovers to."""
 
 
+def address_of(private_key) -> str:
+    """The checksummed address a private key signs for."""
+    return Account.from_key(private_key).address
+
+
 def sign_hash(message_hash: bytes, private_key) -> bytes:
     """personal_sign over a 32-byte hash: r || s || v with v 27/28 and low s."""
     if len(message_hash) != 32:

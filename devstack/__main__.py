@@ -39,9 +39,9 @@ def flower_auth(path: Path) -> str:
 
 def ensure_key(env: dict, path: Path, name: str, admin: bool) -> None:
     """Keeps a key file that still opens the database; makes a new one otherwise."""
-    from app.auth import create_key, hash_key
-    from app.db import make_sessionmaker, transaction
-    from app.models import ApiKey
+    from app.api.auth import create_key, hash_key
+    from app.store.db import make_sessionmaker, transaction
+    from app.store.tables import ApiKey
     from sqlalchemy import select
 
     sessions = make_sessionmaker(env["DATABASE_URL"])
@@ -58,8 +58,8 @@ def ensure_key(env: dict, path: Path, name: str, admin: bool) -> None:
 
 
 def prepare(env: dict) -> None:
-    from app.cli import upgrade_database
-    from workers.tiny import build_missing
+    from app.store.db import upgrade_database
+    from devstack.tiny import build_missing
 
     upgrade_database(env["DATABASE_URL"])
     build_missing(Path(env["MODELS_DIR"]))

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from chain.broker import TicketBroker
-from chain.config import address_of
-from chain.devchain import (
+from chain.signature import address_of
+from devstack.devchain import (
     DEV_PRIVATE_KEYS, ETHER, Anvil, deploy_dev_contracts, fund_gateway, load_or_deploy, start_anvil,
 )
 

@@ -29,8 +29,8 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str
 
 class Stack:
     def __init__(self, base: Path, models: list[dict], env: dict | None = None):
-        from app.cli import upgrade_database
-        from workers.tiny import build_missing
+        from app.store.db import upgrade_database
+        from devstack.tiny import build_missing
 
         MODELS_DIR.mkdir(parents=True, exist_ok=True)
         build_missing(MODELS_DIR)
@@ -94,11 +94,11 @@ class Stack:
         """The recorder, serving its metrics at self.recorder_metrics_url."""
         port = free_port()
         self.recorder_metrics_url = f"http://127.0.0.1:{port}/metrics"
-        return self.spawn("recorder", ["-m", "tasks.recorder"],
+        return self.spawn("recorder", ["-m", "app.recorder"],
                           {"RECORDER_METRICS_PORT": str(port)})
 
     def start_controller(self):
-        return self.spawn("controller", ["-m", "tasks.controller"],
+        return self.spawn("controller", ["-m", "app.controller"],
                           {"CONTROLLER_INTERVAL_SECONDS": "0.2"})
 
     def start_gateway(self, name: str = "gateway", workers: int = 2, threads: int = 16,

@@ -3,8 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-import chain.ledger  # noqa: F401  (the payment tables live on the same Base)
-from app.models import Base
+import app.store.ledger  # noqa: F401  (the payment tables live on the same Base)
+from app.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -7,6 +7,7 @@ import math
 
 from tasks import names, queues
 from tasks.discovery import loads_on_demand, serves_warm
+from tasks.names import model_stats_key
 
 DEFAULT_RUN_SECONDS = 10.0  # before the first job of a model has been measured
 DEFAULT_LOAD_SECONDS = 30.0
@@ -14,13 +15,9 @@ SMOOTHING = 0.2  # weight of the newest measure in the moving average
 STATS_TTL_SECONDS = 7 * 24 * 3600
 
 
-def stats_key(pipeline: str, model_id: str) -> str:
-    return f"stats:{pipeline}:{model_id}"
-
-
 def observe(redis, pipeline: str, model_id: str, field: str, seconds: float) -> None:
     """Folds one measured run or load time into the model's moving average."""
-    key = stats_key(pipeline, model_id)
+    key = model_stats_key(pipeline, model_id)
     old = redis.hget(key, field)
     new = seconds if old is None else (1 - SMOOTHING) * float(old) + SMOOTHING * seconds
     with redis.pipeline() as pipe:
@@ -30,7 +27,7 @@ def observe(redis, pipeline: str, model_id: str, field: str, seconds: float) -> 
 
 
 def measured(redis, pipeline: str, model_id: str) -> dict[str, float]:
-    raw = redis.hgetall(stats_key(pipeline, model_id))
+    raw = redis.hgetall(model_stats_key(pipeline, model_id))
     stats = {k.decode(): float(v) for k, v in raw.items()}
     return {"run": stats.get("run", DEFAULT_RUN_SECONDS),
             "load": stats.get("load", DEFAULT_LOAD_SECONDS)}

@@ -1,7 +1,8 @@
 """The models file, modelled on go-livepeer's aiModels.json.
 
 One entry per (pipeline, model_id). The gateway reads it for defaults, prices and the
-queues to declare; a worker reads it for the models to load warm.
+queues to declare; a worker reads it for the models to load warm. Fields of
+aiModels.json that nothing here uses (currency, optimization_flags, ...) are ignored.
 """
 
 import json
@@ -14,15 +15,12 @@ class ModelEntry(BaseModel):
     pipeline: str
     model_id: str
     warm: bool = False
-    price_per_unit: int = 0
+    price_per_unit: int = 0  # wei
     pixels_per_unit: int = 1
-    currency: str = "WEI"
     default: bool = False  # the model used when a request's model_id is ""
-    slots: int | None = None
     frames: int | None = None  # image-to-video: frames made (and billed); default 25
     # LoRA adapters the model offers (name -> weights); requests may name only these.
     loras: dict[str, str] = Field(default_factory=dict)
-    optimization_flags: dict[str, object] = Field(default_factory=dict)
 
 
 class Catalog:

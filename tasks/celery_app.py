@@ -7,15 +7,12 @@ from kombu import Queue
 
 from tasks import names
 from tasks.catalog import Catalog
-
-# The longest a job may run; the broker's visibility timeout is derived from it so that
-# Redis never hands a running job to a second worker.
-DEFAULT_MAX_JOB_SECONDS = 1800
+from tasks.settings import DEFAULT_MAX_JOB_SECONDS, DEFAULT_MODELS_FILE, DEFAULT_REDIS_URL, Env
 
 
 def queues_for(catalog: Catalog | None) -> list[Queue]:
     """Every queue, declared up front so Flower shows them even with no consumer."""
-    declared = [Queue(names.SETTLE_QUEUE), Queue(names.WEBHOOK_QUEUE)]
+    declared = [Queue(names.EVENTS_QUEUE), Queue(names.SETTLE_QUEUE), Queue(names.WEBHOOK_QUEUE)]
     if catalog is None:
         return declared
     for pipeline in catalog.pipelines():
@@ -42,7 +39,7 @@ def make_celery(redis_url: str, catalog: Catalog | None = None,
         task_ignore_result=True,
         result_expires=24 * 3600,
         task_queues=queues_for(catalog),
-        task_default_queue=names.SETTLE_QUEUE,
+        task_default_queue=names.EVENTS_QUEUE,
         # A GPU job is long and precious: ack after it ran, take one at a time, and give
         # it back to the queue when the process running it dies.
         task_acks_late=True,
@@ -73,9 +70,10 @@ def method_task(celery: Celery, method, **options):
 
 def celery_from_env() -> Celery:
     """The app as configured by MODELS_FILE and REDIS_URL."""
-    catalog_path = os.environ.get("MODELS_FILE", "models.json")
+    env = Env()
+    catalog_path = env.str("MODELS_FILE", DEFAULT_MODELS_FILE)
     catalog = Catalog.load(catalog_path) if os.path.exists(catalog_path) else None
-    return make_celery(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), catalog)
+    return make_celery(env.str("REDIS_URL", DEFAULT_REDIS_URL), catalog)
 
 
 def __getattr__(name: str):

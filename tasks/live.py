@@ -1,34 +1,75 @@
-"""A job's live state in Redis, written by workers and the recorder, read by the gateway:
-pub/sub events for followers and a hash with the latest progress."""
+"""A job's live state in Redis: pub/sub events for followers (written by workers and the
+recorder, read by the gateway) and a hash with the latest progress."""
 
 import json
+import time
 
-from tasks import control, names
+from tasks.names import job_channel, job_control_key, job_progress_key
+from tasks.status import FINAL_STATUSES
 
 PROGRESS_TTL_SECONDS = 24 * 3600
 
 
 def publish(redis, job_id: str, event: dict) -> None:
-    redis.publish(names.job_channel(job_id), json.dumps(event))
+    redis.publish(job_channel(job_id), json.dumps(event))
 
 
 def report_progress(redis, job_id: str, step: int, total: int) -> str | None:
     """Stores and publishes a step, and returns the job's control state (canceled?):
     one round trip per step."""
     fraction = round(step / total, 4) if total else 1.0
-    key = names.job_progress_key(job_id)
+    key = job_progress_key(job_id)
     event = {"event": "progress", "step": step, "total": total, "progress": fraction}
     with redis.pipeline() as pipe:
         pipe.hset(key, mapping={"step": step, "total": total, "progress": fraction})
         pipe.expire(key, PROGRESS_TTL_SECONDS)
-        pipe.publish(names.job_channel(job_id), json.dumps(event))
-        pipe.hget(control.ctl_key(job_id), "state")
+        pipe.publish(job_channel(job_id), json.dumps(event))
+        pipe.hget(job_control_key(job_id), "state")
         state = pipe.execute()[-1]
     return state.decode() if state else None
 
 
 def read_progress(redis, job_id: str) -> dict | None:
-    raw = redis.hgetall(names.job_progress_key(job_id))
+    raw = redis.hgetall(job_progress_key(job_id))
     if not raw:
         return None
     return {k.decode(): float(v) for k, v in raw.items()}
+
+
+class Follower:
+    """A subscription to one job's events. Subscribe before enqueueing or before taking
+    a snapshot of the job, so that no event falls in between."""
+
+    def __init__(self, redis, job_id: str):
+        self.pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(job_channel(job_id))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self.pubsub.close()
+
+    def next(self, timeout: float) -> dict | None:
+        message = self.pubsub.get_message(timeout=timeout)
+        return json.loads(message["data"]) if message else None
+
+    def wait_final(self, timeout: float, is_final) -> bool:
+        """Waits for a final event; every few seconds also asks is_final() (the database)
+        in case an event was lost while Redis reconnected. True when the job ended."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            event = self.next(min(left, 2.0))
+            if event is not None and is_final_event(event):
+                return True
+            if event is None and is_final():
+                return True
+        return is_final()
+
+
+def is_final_event(event: dict) -> bool:
+    return event.get("event") in FINAL_STATUSES
+

@@ -46,11 +46,12 @@ class Output(BaseModel):
         return decode_bytes(self.data)
 
 
-class JobEvent(BaseModel):
-    """A change of a job's state reported by a worker to the gateway's recorder."""
+class WorkerEvent(BaseModel):
+    """A change of a job's state reported by a worker (or the controller, for a worker
+    it lost) to the gateway's recorder."""
 
     job_id: str
-    status: str  # started | requeued | succeeded | failed | canceled | aborted
+    status: str  # a JobStatus but queued, or REQUEUED (tasks/status.py)
     at: float
     started_at: float | None = None  # on final events, so history is whole in any order
     worker: str

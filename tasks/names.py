@@ -1,14 +1,21 @@
-"""Task, queue and Redis key names: the one place both sides read them from."""
+"""Every task, queue, Redis key and channel name the processes share: the one place both
+sides read them from."""
+
+# -- tasks -------------------------------------------------------------------------------
 
 RUN_JOB = "jobs.run"  # consumed by workers
 LOAD_MODEL = "jobs.load_model"  # placement, sent to one worker's own queue
 UNLOAD_MODEL = "jobs.unload_model"
-RECORD = "gateway.record"  # consumed by the gateway's recorder (settle queue)
-SETTLE = "gateway.settle"  # pay for a succeeded job (settle queue)
-PAYMENT_RECEIPT = "gateway.payment_receipt"  # an operator's verdicts on its tickets (settle queue)
+JOB_EVENT = "gateway.job_event"  # a worker's event about a job, for the recorder
+SETTLE = "gateway.settle"  # pay for a succeeded job
+PAYMENT_RECEIPT = "gateway.payment_receipt"  # an operator's verdicts on its tickets
+DELIVER_WEBHOOK = "gateway.webhook"
 PAYMENT = "operator.payment"  # signed tickets for an operator's redeemer (payments:<address>)
 
-SETTLE_QUEUE = "settle"
+# -- queues ------------------------------------------------------------------------------
+
+EVENTS_QUEUE = "job-events"  # the workers' events, consumed by the recorder
+SETTLE_QUEUE = "settle"  # settlements and payment receipts, consumed by the recorder
 WEBHOOK_QUEUE = "webhooks"
 COLD_SUFFIX = "*"
 
@@ -29,7 +36,20 @@ def worker_queue(worker_id: str) -> str:
     return f"worker.{worker_id}"
 
 
-PLACEMENT_LOG = "placement:decisions"
+def payments_queue(operator_address: str) -> str:
+    """The queue of one operator's payments, consumed by its redeemer. Callers pass the
+    checksummed address so both sides spell it alike."""
+    return f"payments:{operator_address}"
+
+
+# -- a job's keys and channel ------------------------------------------------------------
+
+RUNNING_JOBS = "jobs:running"  # job id -> its claim (worker, attempt, message)
+
+
+def job_control_key(job_id: str) -> str:
+    """A job's control record (tasks/control.py)."""
+    return f"job:{job_id}:ctl"
 
 
 def job_channel(job_id: str) -> str:
@@ -42,15 +62,35 @@ def job_progress_key(job_id: str) -> str:
     return f"job:{job_id}:progress"
 
 
+# -- workers -----------------------------------------------------------------------------
+
+WORKER_KEY_PATTERN = "worker:*"
+
+
 def worker_key(worker_id: str) -> str:
     """Redis key of a worker's heartbeat (expires when the worker stops beating)."""
     return f"worker:{worker_id}"
 
 
-WORKER_KEY_PATTERN = "worker:*"
+def model_stats_key(pipeline: str, model_id: str) -> str:
+    """A model's measured run and load times (tasks/admission.py)."""
+    return f"stats:{pipeline}:{model_id}"
 
 
-def payments_queue(operator_address: str) -> str:
-    """The queue of one operator's payments, consumed by its redeemer. Callers pass the
-    checksummed address (chain.codec.to_address) so both sides spell it alike."""
-    return f"payments:{operator_address}"
+# -- the controller ----------------------------------------------------------------------
+
+PLACEMENT_LOG = "placement:decisions"
+
+
+def placement_cooldown_key(pipeline: str, model_id: str) -> str:
+    return f"placement:loading:{pipeline}:{model_id}"
+
+
+# -- per API key limits (the gateway's) --------------------------------------------------
+
+def rate_window_key(api_key_id: int, minute: int) -> str:
+    return f"ratelimit:{api_key_id}:{minute}"
+
+
+def daily_quota_key(api_key_id: int, day: str) -> str:
+    return f"quota:{api_key_id}:{day}"

@@ -52,7 +52,7 @@ def app(stack):
     from app import create_app
 
     os.environ.update(stack.env)
-    return create_app({"TESTING": True})
+    return create_app(testing=True)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,9 @@ import os
 
 from sqlalchemy import select
 
-from app.models import FINAL_STATUSES, Job, JobEvent
+from app.store.tables import Job, JobHistory
 from tasks import control
+from tasks.status import FINAL_STATUSES
 
 
 def assert_jobs_final_exactly_once(sessions, redis, job_ids) -> None:
@@ -15,10 +16,10 @@ def assert_jobs_final_exactly_once(sessions, redis, job_ids) -> None:
         for job_id in job_ids:
             job = session.get(Job, job_id)
             assert job.status in FINAL_STATUSES, (job_id, job.status)
-            finals = session.scalars(select(JobEvent.status).where(
-                JobEvent.job_id == job_id, JobEvent.status.in_(FINAL_STATUSES))).all()
+            finals = session.scalars(select(JobHistory.status).where(
+                JobHistory.job_id == job_id, JobHistory.status.in_(FINAL_STATUSES))).all()
             assert finals == [job.status], (job_id, finals)
-            assert control.state(redis, job_id) in (control.DONE, control.CANCELED)
+            assert control.state(redis, job_id) == job.status
             assert job_id not in control.running(redis)
 
 
@@ -28,6 +29,6 @@ def assert_no_orphan_media(sessions, media_dir) -> None:
     with sessions() as session:
         referenced = {image["media"] for result in session.scalars(
             select(Job.result).where(Job.result.isnot(None)))
-            for image in result["images"] if "media" in image}
+            for image in result.get("images", []) if "media" in image}
     on_disk = {name for name in os.listdir(media_dir) if not name.startswith(".")}
     assert on_disk <= referenced, on_disk - referenced

@@ -49,8 +49,8 @@ def submit_echo(http, gateway, auth, headers=None, **params) -> str:
 
 
 def make_key(sessions, name="test", role="user", **limits) -> str:
-    from app.auth import create_key
-    from app.db import transaction
+    from app.api.auth import create_key
+    from app.store.db import transaction
 
     with transaction(sessions) as session:
         return create_key(session, name, role, **limits)
@@ -83,7 +83,7 @@ def ticket_rows(sessions, job_ids) -> list:
     """The gateway's ledger rows of the tickets it issued for these jobs."""
     from sqlalchemy import select
 
-    from chain import ledger
+    from app.store import ledger
 
     with sessions() as session:
         return list(session.scalars(select(ledger.TicketRecord)
@@ -93,8 +93,8 @@ def ticket_rows(sessions, job_ids) -> list:
 def mine_until_redeemed(rpc: str, sessions, job_ids, timeout: float = 90) -> None:
     """Blocks pass (anvil mines only on demand) until the redeemer finds the jobs' winners
     due and the watcher has seen them redeemed."""
-    from chain import ledger
-    from chain.devchain import mine
+    from app.store import ledger
+    from devstack.devchain import mine
 
     def redeemed() -> bool:
         if all(t.status == ledger.REDEEMED for t in ticket_rows(sessions, job_ids)):

@@ -1,7 +1,9 @@
 """Pure logic of the model cache and the request estimate (no models loaded)."""
 
+from tasks.pipelines.base import BYTES_PER_OUTPUT_PIXEL
+from tasks.pipelines.image_to_video import ImageToVideoRequest
+from tasks.pipelines.text_to_image import TextToImageRequest
 from workers.cache import LoadedModel, ModelCache
-from workers.capacity import BYTES_PER_OUTPUT_PIXEL, request_bytes
 
 
 def cache_with(budget, *models):
@@ -32,9 +34,9 @@ def test_keep_is_never_planned_for_eviction():
 
 
 def test_request_estimate_scales_with_pixels_images_and_frames():
-    base = request_bytes("text-to-image", {"width": 64, "height": 32}, {})
+    base = TextToImageRequest(width=64, height=32).request_bytes({})
     assert base == 64 * 32 * BYTES_PER_OUTPUT_PIXEL
-    assert request_bytes("text-to-image", {"width": 64, "height": 32,
-                                           "num_images_per_prompt": 3}, {}) == 3 * base
-    video = request_bytes("image-to-video", {"width": 64, "height": 32, "num_frames": 4}, {})
+    assert TextToImageRequest(width=64, height=32,
+                              num_images_per_prompt=3).request_bytes({}) == 3 * base
+    video = ImageToVideoRequest(width=64, height=32, num_frames=4).request_bytes({})
     assert video == 4 * base

@@ -66,7 +66,7 @@ def test_load_on_demand_then_subscribe_then_evict(http, gateway, auth, stack, ap
 
 
 def test_routing_prefers_the_warm_queue(http, gateway, auth, sessions, dynamic_worker):
-    from app.models import Job
+    from app.store.tables import Job
 
     cold = run_job(http, gateway, auth, "tiny/cold-a")
     warm = run_job(http, gateway, auth, "tiny/cold-a")

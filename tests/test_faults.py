@@ -26,7 +26,7 @@ def test_postgres_down_for_10s_answers_503_and_recovers(http, gateway, auth, sta
         health = http.get(f"{gateway}/health")
         assert health.status_code == 503 and health.json()["database"].startswith("error")
         # The worker goes on without the database: it needs only Redis.
-        wait_for(lambda: stack.redis.llen(names.SETTLE_QUEUE) == 0 and not
+        wait_for(lambda: stack.redis.llen(names.EVENTS_QUEUE) == 0 and not
                  stack.heartbeat("fault-pg")["busy"] and
                  not stack.redis.llen("echo:echo"), timeout=60, what="the worker to finish")
         time.sleep(max(0.0, 10 - (time.monotonic() - down_since)))  # the fault's length

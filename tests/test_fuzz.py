@@ -8,16 +8,19 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 # Small caps, so that every valid job the fuzzer makes is cheap for the tiny models.
-FUZZ_LIMITS = {"MAX_IMAGE_SIDE": 64, "MAX_STEPS": 2, "MAX_IMAGES_PER_REQUEST": 1,
-               "SYNC_TIMEOUT_SECONDS": 30}
+FUZZ_LIMITS = {"max_image_side": 64, "max_steps": 2, "max_images_per_request": 1,
+               "sync_timeout_seconds": 30}
 
 
 @pytest.fixture(scope="session")
 def fuzz_app(app, worker, recorder, controller):
     """A second gateway app beside `app` (whose fixture set the environment)."""
-    from app import create_app
+    from dataclasses import replace
 
-    return create_app({"TESTING": True, **FUZZ_LIMITS})
+    from app import create_app
+    from app.settings import Settings
+
+    return create_app(replace(Settings.from_env(), **FUZZ_LIMITS), testing=True)
 
 
 @pytest.fixture(scope="session")

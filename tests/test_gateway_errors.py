@@ -4,7 +4,7 @@ row, no queued message."""
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Job
+from app.store.tables import Job
 
 GOOD = {"prompt": "a cat", "width": 64, "height": 64, "num_inference_steps": 2}
 

@@ -39,8 +39,8 @@ def test_daily_quota_counts_accepted_jobs(client, sessions):
 def test_revoked_key_is_refused(app, client, sessions):
     from sqlalchemy import select
 
-    from app.auth import hash_key
-    from app.models import ApiKey
+    from app.api.auth import hash_key
+    from app.store.tables import ApiKey
 
     key = make_key(sessions, "to-revoke")
     assert client.get("/jobs/none", headers=bearer(key)).status_code == 404
@@ -57,8 +57,8 @@ def test_migrations_match_the_models(stack):
     from alembic.migration import MigrationContext
     from sqlalchemy import create_engine
 
-    import chain.ledger  # noqa: F401  (its tables are part of the metadata)
-    from app.models import Base
+    import app.store.ledger  # noqa: F401  (its tables are part of the metadata)
+    from app.store.tables import Base
 
     engine = create_engine(stack.env["DATABASE_URL"])
     with engine.connect() as conn:
@@ -82,12 +82,13 @@ def test_flask_cli_creates_a_working_key(stack, client):
 
 
 def test_secrets_come_from_files_and_never_reach_the_logs(stack, gateway, tmp_path):
-    from app.config import from_env
+    from app.settings import Settings
+    from tasks.settings import Env
 
     secret_file = tmp_path / "media_secret"
     secret_file.write_text("from-a-file\n")
-    config = from_env({"MEDIA_SECRET_FILE": str(secret_file)})
-    assert config["MEDIA_SECRET"] == "from-a-file"
+    settings = Settings.from_env(Env({"MEDIA_SECRET_FILE": str(secret_file)}))
+    assert settings.media_secret == "from-a-file"
     for process in ("gateway", "recorder", "test-cpu-slot0", "controller"):
         log = stack.log(process)
         for name, value in stack.env.items():

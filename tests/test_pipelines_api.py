@@ -110,7 +110,7 @@ def test_decompression_bomb_is_refused_before_decoding(client, auth):
 
 
 def test_upscale_input_is_capped_by_its_output(client, app, auth):
-    side = app.config["MAX_IMAGE_SIDE"] // 4 + 8
+    side = app.extensions["settings"].max_image_side // 4 + 8
     response = multipart(client, auth, "upscale", {"prompt": "x"}, png(side, 8))
     assert response.status_code == 400
 

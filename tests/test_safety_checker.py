@@ -3,8 +3,9 @@
 import pytest
 
 from devstack.stack import MODELS_DIR
+from tasks.pipelines.text_to_image import TextToImageRequest
 from workers.pipelines import pipeline_class
-from workers.tiny import build_missing
+from devstack.tiny import build_missing
 
 PARAMS = {"prompt": "a cat", "negative_prompt": "", "width": 64, "height": 64,
           "guidance_scale": 7.5, "num_inference_steps": 2, "num_images_per_prompt": 2,
@@ -20,7 +21,8 @@ def models():
 
 
 def run(pipe, safety_check: bool):
-    return pipe.run({**PARAMS, "safety_check": safety_check}, {}, lambda step, total: None)
+    return pipe.run(TextToImageRequest(**PARAMS, safety_check=safety_check), {},
+                    lambda step, total: None)
 
 
 def test_checker_flags_each_image_only_when_asked(models):

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from support import job, make_key, submit_echo, wait_for, wait_status
-from tasks.controller import Controller, Placement
+from app.controller import Controller, Placement
 from tasks.queues import depth
 
 SLOW = {"steps": 400, "step_seconds": 0.05}  # 20 s unless canceled
@@ -197,7 +197,7 @@ def test_placement_adds_a_worker_to_a_busy_model_then_lets_it_go(
 
 def test_fallback_gateway_runs_what_cannot_be_admitted_here(stack, http, gateway, auth,
                                                             sessions, echo_worker):
-    from app.models import Job
+    from app.store.tables import Job
 
     echo_worker("sched-fallback")
     key = make_key(sessions, "fallback-account")

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from app.models import Job, JobEvent
+from app.store.tables import Job, JobHistory
 from support import wait_for
 from tasks.live import read_progress
 
@@ -75,8 +75,8 @@ def test_async_job_is_followed_to_success(http, gateway, auth, stack):
 
 
 def test_job_row_and_history_in_postgres(http, gateway, auth, sessions, api_key):
-    from app.auth import hash_key
-    from app.models import ApiKey
+    from app.api.auth import hash_key
+    from app.store.tables import ApiKey
 
     response = post(http, gateway, auth, {**BODY, "model_id": "", "seed": 11,
                                           "num_images_per_prompt": 2})
@@ -92,15 +92,15 @@ def test_job_row_and_history_in_postgres(http, gateway, auth, sessions, api_key)
         assert job.params["seed"] == 11 and job.params["prompt"] == BODY["prompt"]
         assert job.queue == "text-to-image:tiny/sd"
         assert [img["seed"] for img in job.result["images"]] == [11, 12]
-        history = session.scalars(select(JobEvent).where(JobEvent.job_id == job.id)
-                                  .order_by(JobEvent.at)).all()
+        history = session.scalars(select(JobHistory).where(JobHistory.job_id == job.id)
+                                  .order_by(JobHistory.at)).all()
         assert [e.status for e in history] == ["queued", "started", "succeeded"]
         assert history[0].at == job.created_at and history[-1].at == job.finished_at
         assert job.error is None and job.finished_at >= job.started_at
 
 
 def test_keys_are_stored_hashed(sessions, api_key):
-    from app.models import ApiKey
+    from app.store.tables import ApiKey
 
     with sessions() as session:
         stored = [row for row in session.execute(select(ApiKey.__table__)).all()]

@@ -1,9 +1,10 @@
 """The operator's side of a job's payment, inside a worker: fresh ticket params for the
 gateway that sent the job, returned with the job's result.
 
-Configured from the environment (chain.config: OPERATOR_ADDRESS or OPERATOR_PRIVATE_KEY,
-OPERATOR_SECRET, OPERATOR_TICKET_EV, CHAIN_RPC_URL, TICKET_BROKER_ADDRESS). A worker without
-that is simply not paid. The chain is read for the block, round and gas price the params
+Built by the slot from its settings (workers/settings.py: OPERATOR_ADDRESS or
+OPERATOR_PRIVATE_KEY, OPERATOR_SECRET, OPERATOR_TICKET_EV, CHAIN_RPC_URL,
+TICKET_BROKER_ADDRESS) and given to the runtime; a worker without them is simply not
+paid. The chain is read for the block, round and gas price the params
 commit to; reads are reused briefly and refreshed in the background while they are still
 good enough, so that a job waits on the chain only when the worker has been idle for a
 while; and a chain that does not answer costs the job nothing but its params (logged),
@@ -17,9 +18,8 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from chain.broker import TicketBroker, connect
+from chain.broker import ChainEndpoint, TicketBroker, connect
 from chain.codec import to_address
-from chain.config import ChainSettings, OperatorSettings
 from chain.recipient import Recipient
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,8 @@ class ChainView:
 
 
 class OperatorPayments:
-    def __init__(self, operator: OperatorSettings, chain: ChainSettings, clock=time.monotonic):
-        self.operator = operator
+    def __init__(self, recipient: Recipient, chain: ChainEndpoint, clock=time.monotonic):
+        self.recipient = recipient
         self.chain = chain
         self.clock = clock
         self._broker: TicketBroker | None = None
@@ -51,17 +51,18 @@ class OperatorPayments:
         self._down_until = 0.0
         self._reading = threading.Lock()  # one chain read at a time, foreground or background
 
-    @classmethod
-    def from_env(cls) -> "OperatorPayments | None":
-        operator, chain = OperatorSettings.from_env(), ChainSettings.from_env()
-        if operator is None or chain is None:
-            return None
-        return cls(operator, chain)
-
     def params_for(self, sender: str | None) -> dict | None:
-        """TicketParams (as a dict) for `sender`, or None when they cannot be made now."""
+        """TicketParams (as a dict) for `sender`, or None when they cannot be made now.
+        Nothing here may fail the job whose result the params ride on."""
         if not sender:
             return None
+        try:
+            return self._params(sender)
+        except Exception:
+            log.exception("no ticket params for sender %r", sender)
+            return None
+
+    def _params(self, sender: str) -> dict | None:
         view = self._chain_view()
         if view is None:
             return None
@@ -115,34 +116,8 @@ class OperatorPayments:
             # broker's validity period), so that a winner is never kept past redeeming; a
             # round is the shortest a ticket can have left.
             round_length = broker.rounds.functions.roundLength().call()
-            recipient = Recipient(self.operator.address, self.operator.secret, self.operator.ticket_ev)
-            self._recipient = replace(
-                recipient, params_validity_blocks=min(self.operator.params_validity_blocks, round_length)
-            )
+            self._recipient = replace(self.recipient, params_validity_blocks=min(
+                self.recipient.params_validity_blocks, round_length))
             self._broker = broker
         return self._broker
 
-
-_payments: OperatorPayments | None = None
-_configured = False
-
-
-def ticket_params(sender: str | None) -> dict | None:
-    """This process's operator's params for `sender` (None when it is not paid). Nothing
-    here may fail the job whose result the params ride on."""
-    global _payments, _configured
-    if not _configured:
-        _configured = True
-        try:
-            _payments = OperatorPayments.from_env()
-        except ValueError as exc:
-            log.error("operator payment settings are invalid, this worker is not paid: %s", exc)
-        if _payments is None:
-            log.info("no operator payment settings: this worker's results carry no ticket params")
-    if _payments is None:
-        return None
-    try:
-        return _payments.params_for(sender)
-    except Exception:
-        log.exception("no ticket params for sender %r", sender)
-        return None

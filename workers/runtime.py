@@ -4,22 +4,21 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import redis as redis_lib
 from tqdm import tqdm
 
 from tasks import admission, control, live, names
-from tasks.catalog import Catalog
 from tasks.connections import redis_client
 from tasks.dispatch import send_job
-from tasks.messages import JobEvent, JobMessage, decode_bytes
+from tasks.messages import JobMessage, WorkerEvent, decode_bytes
+from tasks.pipelines import pipeline_spec
+from tasks.status import JobStatus, REQUEUED
 from workers import metrics
 from workers.cache import LoadedModel, ModelCache
-from workers.capacity import request_bytes
 from workers.heartbeat import Heartbeat
-from workers.payments import ticket_params
+from workers.payments import OperatorPayments
+from workers.settings import SlotSettings
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -27,33 +26,6 @@ VERSION = "0.1.0"
 OOM_ATTEMPTS = 2
 # A job sent back this many times for lack of room fails instead of bouncing forever.
 MAX_DECLINES = 5
-
-
-@dataclass
-class SlotSettings:
-    worker_id: str
-    redis_url: str
-    catalog: Catalog
-    models_dir: Path
-    device: str
-    warm: list[tuple[str, str]] = field(default_factory=list)  # (pipeline, model_id)
-    heartbeat_interval: float = 5.0
-    # Pipelines whose cold queues this slot consumes, loading models on demand.
-    dynamic: list[str] = field(default_factory=list)
-    budget_bytes: int | None = None  # memory for models and requests; None: no limit
-    request_memory_scale: float = 1.0
-    metrics_url: str | None = None  # where this slot serves Prometheus metrics, if it does
-
-    @property
-    def hostname(self) -> str:
-        """The Celery node name, which remote control commands are addressed to."""
-        return f"{self.worker_id}@{socket.gethostname()}"
-
-
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class JobInterrupted(Exception):
@@ -72,9 +44,12 @@ class NoRoom(Exception):
 class Runtime:
     """One slot's state. Built once per process, before the worker takes any job."""
 
-    def __init__(self, settings: SlotSettings, celery):
+    def __init__(self, settings: SlotSettings, celery, payments: OperatorPayments | None = None,
+                 metrics_url: str | None = None):
         self.settings = settings
         self.celery = celery
+        self.payments = payments  # None: this operator is not paid
+        self.metrics_url = metrics_url
         self.redis = redis_client(settings.redis_url)
         self.cache = ModelCache(settings.models_dir, settings.device, settings.budget_bytes)
         self.current_job: str | None = None
@@ -108,7 +83,7 @@ class Runtime:
             "free_bytes": self.cache.free_bytes(),
             "busy": self.current_job,
             "gpu_stats": self.gpu.stats(),
-            "metrics_url": self.settings.metrics_url,
+            "metrics_url": self.metrics_url,
             "version": VERSION,
         }
 
@@ -120,11 +95,11 @@ class Runtime:
         except redis_lib.RedisError:
             log.warning("heartbeat failed", exc_info=True)
 
-    def record(self, event: JobEvent) -> None:
+    def report(self, event: WorkerEvent) -> None:
         """Durable event for the gateway's recorder, through the broker."""
         # A short argsrepr: Celery would otherwise render the whole event, outputs and all.
-        self.celery.send_task(names.RECORD, args=[event.model_dump()],
-                              queue=names.SETTLE_QUEUE,
+        self.celery.send_task(names.JOB_EVENT, args=[event.model_dump()],
+                              queue=names.EVENTS_QUEUE,
                               argsrepr=f"[{event.status} {event.job_id}]")
 
     # -- the job -------------------------------------------------------------------------
@@ -140,64 +115,69 @@ class Runtime:
         started = time.time()
         self._busy(job.job_id)
         try:
-            event = self._start(job, started)
+            event = self._run_claimed(job, started)
         except NoRoom as reason:
             return self._decline(job, str(reason))
         finally:
             self._busy(None)
         if event is not None:
-            # Recorded before the control record says done: a crash in between re-runs
+            # Reported before the control record says final: a crash in between re-runs
             # the job (the recorder keeps the first outcome), never loses it.
-            self.record(event)
-            control.finish(self.redis, job.job_id)
-        return {"status": event.status if event else "requeued"}
+            self.report(event)
+            control.finish(self.redis, job.job_id, JobStatus(event.status))
+        return {"status": event.status if event else REQUEUED}
 
-    def _start(self, job: JobMessage, started: float) -> JobEvent | None:
+    def _run_claimed(self, job: JobMessage, started: float) -> WorkerEvent | None:
+        """Runs a job this slot claimed, from its deadline check to its outcome; None when
+        it was given its next attempt elsewhere (out of memory)."""
         common = dict(job_id=job.job_id, worker=self.settings.worker_id, attempt=job.attempt,
                       started_at=started)
         if job.deadline is not None and started > job.deadline:
-            return JobEvent(status="aborted", at=started, **{**common, "started_at": None},
-                            error="The job's deadline passed before it could start.")
+            return WorkerEvent(status=JobStatus.ABORTED, at=started,
+                               **{**common, "started_at": None},
+                               error="The job's deadline passed before it could start.")
         inputs = {name: decode_bytes(data) for name, data in job.inputs.items()}
-        entry, load_seconds = self._model_for(job, inputs)
+        params = pipeline_spec(job.pipeline).params(job.params)
+        entry, load_seconds = self._model_for(job, params, inputs)
         if entry is None:
-            return JobEvent(status="failed", at=time.time(), **common,
-                            error=f"Model {job.model_id} could not be loaded.")
-        self.record(JobEvent(status="started", at=started, **common))
-        live.publish(self.redis, job.job_id, {"event": "started",
+            return WorkerEvent(status=JobStatus.FAILED, at=time.time(), **common,
+                               error=f"Model {job.model_id} could not be loaded.")
+        self.report(WorkerEvent(status=JobStatus.STARTED, at=started, **common))
+        live.publish(self.redis, job.job_id, {"event": JobStatus.STARTED,
                                               "worker": self.settings.worker_id})
         timings = {"load": round(load_seconds, 4)}
         if job.enqueued_at is not None:
             timings["wait"] = round(max(0.0, started - job.enqueued_at), 4)
-        return self._execute(job, entry, inputs, time.time(), common, timings)
+        return self._execute(job, entry, params, inputs, common, timings)
 
-    def _execute(self, job: JobMessage, entry: LoadedModel, inputs: dict[str, bytes],
-                 started: float, common: dict, timings: dict) -> JobEvent | None:
+    def _execute(self, job: JobMessage, entry: LoadedModel, params, inputs: dict[str, bytes],
+                 common: dict, timings: dict) -> WorkerEvent | None:
+        started = time.time()
         try:
-            outputs = entry.runner.run(job.params, inputs, self._step_callback(job, started))
+            outputs = entry.runner.run(params, inputs, self._step_callback(job, started))
         except JobInterrupted as stop:
-            return JobEvent(status=stop.status, at=time.time(), error=stop.error, **common)
+            return WorkerEvent(status=stop.status, at=time.time(), error=stop.error, **common)
         except Exception as exc:
             if _is_out_of_memory(exc):
                 return self._out_of_memory(job, common)
             log.exception("job %s failed", job.job_id)
-            return JobEvent(status="failed", at=time.time(), **common,
-                            error=f"{_title(job.pipeline)} pipeline error.")
+            return WorkerEvent(status=JobStatus.FAILED, at=time.time(), **common,
+                               error=f"{_title(job.pipeline)} pipeline error.")
         finished = time.time()
         timings["run"] = round(finished - started, 4)
         admission.observe(self.redis, job.pipeline, job.model_id, "run", finished - started)
         # Only a success carries the operator's ticket params: nothing else is paid.
-        return JobEvent(status="succeeded", at=finished, outputs=outputs, **common,
-                        timings=timings, payment=ticket_params(job.sender))
+        payment = self.payments.params_for(job.sender) if self.payments else None
+        return WorkerEvent(status=JobStatus.SUCCEEDED, at=finished, outputs=outputs, **common,
+                           timings=timings, payment=payment)
 
     # -- models on demand ----------------------------------------------------------------
 
-    def _model_for(self, job: JobMessage, inputs: dict[str, bytes]):
+    def _model_for(self, job: JobMessage, params, inputs: dict[str, bytes]):
         """The loaded model for the job, loading it on demand when this slot is dynamic.
         Raises NoRoom when the model or the request cannot fit here. Returns (model or
         None if it failed to load, load seconds)."""
-        needed = request_bytes(job.pipeline, job.params, inputs,
-                               self.settings.request_memory_scale)
+        needed = params.request_bytes(inputs, self.settings.request_memory_scale)
         entry = self.cache.get(job.pipeline, job.model_id)
         if entry is not None:
             metrics.cache_hit(job.pipeline, job.model_id)
@@ -267,11 +247,11 @@ class Runtime:
         if not control.release(self.redis, job.job_id):
             return {"status": "skipped", "reason": "canceled"}
         if job.declines + 1 >= MAX_DECLINES:
-            self.record(JobEvent(job_id=job.job_id, status="failed", at=time.time(),
-                                 worker=self.settings.worker_id, attempt=job.attempt,
-                                 error="No worker has room for this job."))
-            control.finish(self.redis, job.job_id)
-            return {"status": "failed"}
+            self.report(WorkerEvent(job_id=job.job_id, status=JobStatus.FAILED, at=time.time(),
+                                    worker=self.settings.worker_id, attempt=job.attempt,
+                                    error="No worker has room for this job."))
+            control.finish(self.redis, job.job_id, JobStatus.FAILED)
+            return {"status": JobStatus.FAILED}
         log.info("job %s declined (%s); sent back", job.job_id, reason)
         send_job(self.celery, job.model_copy(update={"declines": job.declines + 1}))
         return {"status": "declined", "reason": reason}
@@ -283,26 +263,27 @@ class Runtime:
         or has run past its time limit."""
 
         def on_step(step: int, total: int) -> None:
-            if live.report_progress(self.redis, job.job_id, step, total) == control.CANCELED:
-                raise JobInterrupted("canceled", "The job was canceled.")
+            if live.report_progress(self.redis, job.job_id, step, total) == JobStatus.CANCELED:
+                raise JobInterrupted(JobStatus.CANCELED, "The job was canceled.")
             if job.time_limit is not None and time.time() - started > job.time_limit:
-                raise JobInterrupted("failed",
+                raise JobInterrupted(JobStatus.FAILED,
                                      f"The job ran past its time limit of {job.time_limit:g}s.")
 
         return on_step
 
-    def _out_of_memory(self, job: JobMessage, common: dict) -> JobEvent | None:
+    def _out_of_memory(self, job: JobMessage, common: dict) -> WorkerEvent | None:
         """Frees what the failed run held, then gives the job one more try elsewhere."""
         log.warning("job %s ran out of memory on attempt %d", job.job_id, job.attempt)
         self.cache.release_memory()
         if job.attempt < OOM_ATTEMPTS:
             attempt = control.retry(self.redis, job.job_id)
             if attempt > 0:
-                self.record(JobEvent(status="requeued", at=time.time(), **common,
-                                     error="GPU out of memory; retrying."))
+                self.report(WorkerEvent(status=REQUEUED, at=time.time(), **common,
+                                        error="GPU out of memory; retrying."))
                 send_job(self.celery, job.model_copy(update={"attempt": attempt}))
                 return None
-        return JobEvent(status="failed", at=time.time(), error="GPU out of memory.", **common)
+        return WorkerEvent(status=JobStatus.FAILED, at=time.time(), error="GPU out of memory.",
+                           **common)
 
 
 def _is_out_of_memory(exc: Exception) -> bool:

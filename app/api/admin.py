@@ -5,7 +5,7 @@ import json
 from flask import Blueprint
 
 from app import extensions as ext
-from app.auth import authenticate
+from app.api.auth import authenticate
 from tasks import names
 from tasks.discovery import live_workers
 

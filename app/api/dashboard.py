@@ -14,10 +14,11 @@ from flask import (
 )
 from sqlalchemy import select
 
-from app import db, extensions as ext, stats
-from app.auth import authenticate, hash_key
-from app.errors import ApiError
-from app.models import ApiKey
+from app import extensions as ext
+from app.api.auth import authenticate, hash_key
+from app.api.errors import ApiError
+from app.store import stats
+from app.store.tables import ApiKey
 from tasks.discovery import live_workers
 
 bp = Blueprint("dashboard", __name__)
@@ -26,7 +27,7 @@ POLL_SECONDS = 2
 
 
 def _admin_key(key: str) -> ApiKey | None:
-    found = db.session().scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key.strip()),
+    found = ext.session().scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key.strip()),
                                                      ApiKey.revoked_at.is_(None)))
     return found if found is not None and found.role == "admin" else None
 
@@ -35,7 +36,7 @@ def _session_admin() -> ApiKey | None:
     key_id = session.get(SESSION_KEY)
     if key_id is None:
         return None
-    found = db.session().get(ApiKey, key_id)
+    found = ext.session().get(ApiKey, key_id)
     if found is None or found.revoked_at is not None or found.role != "admin":
         return None
     return found
@@ -64,7 +65,7 @@ def dashboard():
 
 
 def _log_in(key: str):
-    if not current_app.config.get("SECRET_KEY"):
+    if not ext.settings().secret_key:
         raise ApiError(503, "The dashboard needs SECRET_KEY in the gateway's environment.")
     admin = _admin_key(key) if key.strip() else None
     if admin is None:
@@ -93,7 +94,7 @@ def dashboard_json():
 
 
 def snapshot() -> dict:
-    database = db.session()
+    database = ext.session()
     by_status: dict[str, int] = {}
     for _, _, status, count in stats.job_counts(database):
         by_status[status] = by_status.get(status, 0) + count
@@ -107,7 +108,7 @@ def snapshot() -> dict:
                    for name, depth in stats.queue_depths(redis, ext.catalog()).items()],
         "workers": [_worker_view(w) for w in sorted(live_workers(redis), key=lambda w: w["id"])],
         "failures": stats.recent_failures(database),
-        "payments": {k: str(v) for k, v in stats.payments(current_app.extensions["db"]).items()},
+        "payments": {k: str(v) for k, v in stats.payments(ext.sessions()).items()},
     }
 
 

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, current_app
 
-from app.openapi import build_spec
+from app.api.openapi import build_spec
 
 bp = Blueprint("docs", __name__)
 

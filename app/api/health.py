@@ -3,7 +3,7 @@
 from flask import Blueprint
 from sqlalchemy import text
 
-from app import db, extensions as ext
+from app import extensions as ext
 from tasks.discovery import live_workers
 
 bp = Blueprint("health", __name__)
@@ -21,7 +21,7 @@ def _check(probe) -> str:
 def health():
     checks = {
         "gateway": "ok",
-        "database": _check(lambda: db.session().execute(text("SELECT 1"))),
+        "database": _check(lambda: ext.session().execute(text("SELECT 1"))),
         "broker": _check(ext.redis().ping),
     }
     healthy = all(v == "ok" for v in checks.values())

@@ -2,15 +2,16 @@
 
 import json
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, request, stream_with_context
 
-from app import db, extensions as ext, jobs, live, metrics
-from app.auth import authenticate
-from app.errors import ApiError
-from app.models import FINAL_STATUSES, Job
+from app import extensions as ext, metrics
+from app.api.auth import authenticate
+from app.api.errors import ApiError
+from app.store import jobs
+from app.store.tables import Job
 from app.webhooks import notify
-from tasks import control
-from tasks import live as live_state
+from tasks import control, live
+from tasks.status import FINAL_STATUSES, JobStatus
 
 bp = Blueprint("jobs", __name__)
 KEEPALIVE_SECONDS = 15.0
@@ -20,14 +21,15 @@ def owned_job(job_id: str) -> Job:
     """The job, if the caller's key made it (or the caller is an admin); 404 otherwise,
     so one key cannot learn that another key's job exists."""
     key = authenticate()
-    job = db.session().get(Job, job_id) if len(job_id) <= 36 else None
+    job = ext.session().get(Job, job_id) if len(job_id) <= 36 else None
     if job is None or (job.api_key_id != key.id and key.role != "admin"):
         raise ApiError(404, "Job not found.")
     return job
 
 
 def job_view(job: Job) -> dict:
-    progress = live_state.read_progress(ext.redis(), job.id) if job.status == "started" else None
+    progress = (live.read_progress(ext.redis(), job.id) if job.status == JobStatus.STARTED
+                else None)
     return jobs.public_view(job, ext.media_links(request.host_url), progress)
 
 
@@ -40,15 +42,15 @@ def get_job(job_id: str):
 def cancel(job_id: str):
     """A queued job never runs; a running one stops at its next step. Never charged."""
     job = owned_job(job_id)
-    session = db.session()
+    session = ext.session()
     control.cancel(ext.redis(), job.id)
     canceled = jobs.cancel_job(session, job.id)
     session.commit()
     if canceled is None:
         raise ApiError(409, f"The job already {session.get(Job, job_id).status}.")
-    live_state.publish(ext.redis(), job.id, {"event": "canceled"})
+    live.publish(ext.redis(), job.id, {"event": JobStatus.CANCELED})
     metrics.canceled(canceled)
-    notify(ext.celery(), canceled, "canceled", ext.media_links(request.host_url))
+    notify(ext.celery(), canceled, JobStatus.CANCELED, ext.media_links(request.host_url))
     return job_view(canceled)
 
 
@@ -61,12 +63,12 @@ def events(job_id: str):
     """Server-sent events: the job's state now, then started, progress (step, total,
     fraction) and the final event with the result or the error, then the stream ends."""
     job = owned_job(job_id)
-    redis, sessions = ext.redis(), current_app.extensions["db"]
+    redis, sessions = ext.redis(), ext.sessions()
     links = ext.media_links(request.host_url)
     follower = live.Follower(redis, job.id)  # before the snapshot: nothing falls between
-    db.session().refresh(job)
+    ext.session().refresh(job)
     snapshot = job_view(job)
-    db.session().close()
+    ext.session().close()
 
     def final(job_id: str) -> str:
         with sessions() as session:
@@ -83,10 +85,10 @@ def events(job_id: str):
                 if event is None:
                     yield ": keepalive\n\n"
                     continue
-                name = event.pop("event")
-                if name in live.FINAL_EVENTS:
+                if live.is_final_event(event):
                     yield final(job_id)
                     return
+                name = event.pop("event")
                 yield sse(name, event)
         finally:
             follower.close()

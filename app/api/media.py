@@ -3,7 +3,7 @@
 from flask import Blueprint, request, send_file
 
 from app import extensions as ext
-from app.errors import ApiError
+from app.api.errors import ApiError
 
 bp = Blueprint("media", __name__)
 

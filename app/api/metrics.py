@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app
 
 from app import extensions as ext, metrics
-from app.auth import authenticate
+from app.api.auth import authenticate
 from tasks.discovery import live_workers
 
 bp = Blueprint("metrics", __name__)

@@ -1,11 +1,11 @@
 """Payments, for admins: what each operator is owed and was paid, and the payouts feed."""
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
-from app import db
-from app.auth import authenticate
-from app.errors import ApiError
-from chain import ledger
+from app import extensions as ext
+from app.api.auth import authenticate
+from app.api.errors import ApiError
+from app.store import ledger
 
 bp = Blueprint("payments", __name__, url_prefix="/admin")
 MAX_PAGE = 500
@@ -20,8 +20,8 @@ def admins_only():
 def payments():
     """Per operator: EV owed (the fees of its succeeded jobs), EV sent in tickets, tickets
     sent and refused, winners, and what the chain redeemed. Amounts are wei, as strings."""
-    session = db.session()
-    sender = current_app.config["GATEWAY_ADDRESS"]
+    session = ext.session()
+    sender = ext.settings().gateway_address
     return {
         "sender": sender,
         "funding": ledger.funding_totals(session, sender),
@@ -35,7 +35,7 @@ def payouts():
     limit = _int_arg("limit", 50)
     if not 1 <= limit <= MAX_PAGE:
         raise ApiError(400, f"limit must be between 1 and {MAX_PAGE}.")
-    items = ledger.payouts(db.session(), limit, _int_arg("before", None))
+    items = ledger.payouts(ext.session(), limit, _int_arg("before", None))
     return {"payouts": items, "next_before": items[-1]["id"] if len(items) == limit else None}
 
 

@@ -8,21 +8,26 @@ import json
 import logging
 import math
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app import db, extensions as ext, fallback, jobs, limits, live, metrics, routing
-from app.auth import authenticate
-from app.errors import ApiError, ValidationFailed
-from app.job_options import PRIORITIES, JobOptions
-from app.models import FINAL_STATUSES, QUEUED, STARTED, ApiKey, Job
-from app.schemas import REQUESTS, Limits, PipelineRequest
-from app.uploads import Upload, read_image
+from app import extensions as ext, metrics
+from app.api import fallback, limits, routing
+from app.api.auth import authenticate
+from app.api.errors import ApiError, ValidationFailed
+from app.api.options import PRIORITIES, JobOptions
+from app.store import jobs
+from app.store.tables import ApiKey, Job
 from app.webhooks import notify
+from tasks import live
 from tasks.admission import estimate_wait
 from tasks.discovery import live_workers
 from tasks.logs import bind_job
+from tasks.pipelines import PIPELINES
+from tasks.pipelines.base import Limits, PipelineRequest
+from tasks.pipelines.inputs import Upload, read_image
+from tasks.status import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pipelines", __name__)
@@ -40,8 +45,9 @@ def pipeline_view(pipeline: str, schema: type[PipelineRequest]):
     return view
 
 
-for _name, _schema in REQUESTS.items():
-    bp.add_url_rule(f"/{_name}", view_func=pipeline_view(_name, _schema), methods=["POST"])
+for _spec in PIPELINES.values():
+    bp.add_url_rule(f"/{_spec.name}", view_func=pipeline_view(_spec.name, _spec.request),
+                    methods=["POST"])
 
 
 def json_body() -> dict:
@@ -62,7 +68,7 @@ def multipart_body(schema: type[PipelineRequest]):
                   for name in missing]
         raise ValidationFailed(detail)
     req = schema.model_validate(request.form.to_dict())
-    max_side = current_app.config["MAX_IMAGE_SIDE"] // schema.SCALE
+    max_side = ext.settings().max_image_side // schema.SCALE
     uploads = {name: read_image(name, request.files[name].read(), max_side)
                for name in schema.FILES}
     return req, uploads
@@ -78,9 +84,10 @@ def resolve_model(pipeline: str, req: PipelineRequest) -> str:
 
 
 def submit(key: ApiKey, pipeline: str, req: PipelineRequest, uploads: dict[str, Upload]):
-    config = current_app.config
-    req.check(Limits.from_config(config))
-    options = JobOptions.from_headers(request.headers, config["MAX_JOB_SECONDS"])
+    settings = ext.settings()
+    req.check(Limits(settings.max_image_side, settings.max_steps,
+                     settings.max_images_per_request))
+    options = JobOptions.from_headers(request.headers, settings.max_job_seconds)
     model_id = resolve_model(pipeline, req)
     fingerprint = request_fingerprint(pipeline, model_id, req, uploads)
     if options.idempotency_key:
@@ -93,10 +100,11 @@ def submit(key: ApiKey, pipeline: str, req: PipelineRequest, uploads: dict[str, 
         queue = admit(pipeline, model_id, options)
     except ApiError as refused:
         metrics.admission_rejected("capacity", pipeline)
-        if refused.status != 503 or options.respond_async or not fallback.enabled(config):
+        if refused.status != 503 or options.respond_async or not fallback.enabled(settings):
             raise
         return forwarded(key, pipeline, model_id, req, uploads, options, fingerprint)
-    job, created = record(key, pipeline, model_id, req, uploads, options, fingerprint, queue)
+    job, created = create_job(key, pipeline, model_id, req, uploads, options, fingerprint,
+                              queue)
     bind_job(job.id)  # this request's log lines are about this job from here on
     if not created:  # the same Idempotency-Key, committed a moment before by a twin
         return answer(job, options)
@@ -121,7 +129,7 @@ def request_fingerprint(pipeline: str, model_id: str, req: PipelineRequest,
 
 
 def idempotent_job(key: ApiKey, idempotency_key: str, fingerprint: str) -> Job | None:
-    job = db.session().scalar(select(Job).where(Job.api_key_id == key.id,
+    job = ext.session().scalar(select(Job).where(Job.api_key_id == key.id,
                                                 Job.idempotency_key == idempotency_key))
     if job is not None and job.request_hash != fingerprint:
         raise ApiError(409, "This Idempotency-Key was used with a different request.")
@@ -130,11 +138,12 @@ def idempotent_job(key: ApiKey, idempotency_key: str, fingerprint: str) -> Job |
 
 def check_fair_share(key: ApiKey) -> None:
     """One key cannot fill the queues: past its share of jobs in flight, a 429."""
-    limit = current_app.config["MAX_ACTIVE_JOBS_PER_KEY"]
+    limit = ext.settings().max_active_jobs_per_key
     # Counts no further than the limit: the cost stays flat however long the queue grows.
-    in_flight = select(Job.id).where(Job.api_key_id == key.id,
-                                     Job.status.in_([QUEUED, STARTED])).limit(limit)
-    active = db.session().scalar(select(func.count()).select_from(in_flight.subquery()))
+    in_flight = select(Job.id).where(
+        Job.api_key_id == key.id,
+        Job.status.in_([JobStatus.QUEUED, JobStatus.STARTED])).limit(limit)
+    active = ext.session().scalar(select(func.count()).select_from(in_flight.subquery()))
     if active >= limit:
         metrics.admission_rejected("fair_share")
         raise ApiError(429, f"This key has {active} jobs queued or running, its limit; "
@@ -146,9 +155,9 @@ def admit(pipeline: str, model_id: str, options: JobOptions) -> str:
     Retry-After. While a worker that can run it is idle, the wait is zero."""
     workers = live_workers(ext.redis())
     queue = routing.choose_queue(workers, pipeline, model_id)
-    config = current_app.config
-    limit = options.deadline_seconds or config["ADMISSION_MAX_WAIT_BY_PIPELINE"].get(
-        pipeline, config["ADMISSION_MAX_WAIT_SECONDS"])
+    settings = ext.settings()
+    limit = options.deadline_seconds or settings.admission_max_wait_by_pipeline.get(
+        pipeline, settings.admission_max_wait_seconds)
     wait = estimate_wait(ext.redis(), workers, queue, pipeline, model_id)
     log.info("admission %s: estimated wait %.3fs, limit %gs, %d live worker(s)", queue, wait,
              limit, len(workers))
@@ -161,7 +170,10 @@ def admit(pipeline: str, model_id: str, options: JobOptions) -> str:
 
 # -- the job -----------------------------------------------------------------------------
 
-def record(key, pipeline, model_id, req, uploads, options: JobOptions, fingerprint, queue):
+def create_job(key, pipeline, model_id, req, uploads, options: JobOptions, fingerprint,
+               queue):
+    """Commits the job queued, or finds the twin a request with the same Idempotency-Key
+    committed a moment before; (job, whether this request made it)."""
     job = jobs.new_job(key.id, pipeline, model_id, req.worker_params(),
                        req.billable_units(uploads), queue)
     job.priority = options.priority
@@ -170,7 +182,7 @@ def record(key, pipeline, model_id, req, uploads, options: JobOptions, fingerpri
     job.request_hash = fingerprint
     job.webhook_url = options.webhook_url
     job.webhook_events = options.webhook_events
-    session = db.session()
+    session = ext.session()
     session.add(job)
     try:
         session.commit()
@@ -184,25 +196,27 @@ def record(key, pipeline, model_id, req, uploads, options: JobOptions, fingerpri
 def enqueue_or_withdraw(job: Job, inputs: dict[str, bytes], options: JobOptions) -> None:
     try:
         jobs.enqueue(ext.celery(), ext.redis(), job, inputs, deadline=options.deadline,
-                     time_limit=options.time_limit, priority=PRIORITIES[options.priority])
+                     time_limit=options.time_limit, priority=PRIORITIES[options.priority],
+                     sender=ext.settings().gateway_address)
     except Exception:
         log.exception("enqueue of job %s failed", job.id)
-        session = db.session()
+        session = ext.session()
         session.delete(session.merge(job))
         session.commit()
         raise ApiError(503, "The job queue is unavailable; try again.", {"Retry-After": "5"})
-    notify(ext.celery(), job, "queued", ext.media_links(request.host_url))
+    notify(ext.celery(), job, JobStatus.QUEUED, ext.media_links(request.host_url))
 
 
 def forwarded(key, pipeline, model_id, req, uploads, options, fingerprint):
     """Runs the job on the fallback gateway, and records it here with where it ran."""
-    status, body = fallback.forward(current_app.config, pipeline, request)
+    settings = ext.settings()
+    status, body = fallback.forward(settings, pipeline, request)
     if status != 200:
         return body, status
-    job, _ = record(key, pipeline, model_id, req, uploads, options, fingerprint,
-                    queue="fallback")
-    jobs.finish_elsewhere(job, current_app.config["FALLBACK_GATEWAY_URL"], body)
-    db.session().commit()
+    job, _ = create_job(key, pipeline, model_id, req, uploads, options, fingerprint,
+                        queue="fallback")
+    jobs.finish_elsewhere(job, settings.fallback_gateway_url, body)
+    ext.session().commit()
     return body
 
 
@@ -219,16 +233,16 @@ def answer(job: Job, options: JobOptions):
 
 
 def wait_and_answer(job_id: str, follower: live.Follower):
-    db.session().close()  # hold no connection while the job runs
-    ended = follower.wait_final(current_app.config["SYNC_TIMEOUT_SECONDS"],
+    ext.session().close()  # hold no connection while the job runs
+    ended = follower.wait_final(ext.settings().sync_timeout_seconds,
                                 lambda: job_status(job_id) in FINAL_STATUSES)
     if not ended:
         raise ApiError(504, f"The job is still running; follow it at /jobs/{job_id}.")
-    return sync_answer(db.session().get(Job, job_id))
+    return sync_answer(ext.session().get(Job, job_id))
 
 
 def job_status(job_id: str) -> str | None:
-    with current_app.extensions["db"]() as session:
+    with ext.new_session() as session:
         return session.scalar(select(Job.status).where(Job.id == job_id))
 
 
@@ -241,8 +255,8 @@ def async_answer(job: Job):
 
 
 def sync_answer(job: Job):
-    if job.status == "succeeded":
+    if job.status == JobStatus.SUCCEEDED:
         return jobs.render_result(job.result, ext.media_links(request.host_url))
-    if job.status == "failed":
+    if job.status == JobStatus.FAILED:
         raise ApiError(500, job.error or "Job failed.")
     raise ApiError(503, f"The job was {job.status}.")

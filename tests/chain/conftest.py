@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from chain import devchain
+from devstack import devchain
 from chain.recipient import new_ticket_params
 from chain.sender import TicketSender
 from chain.validator import TicketValidator

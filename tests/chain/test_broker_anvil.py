@@ -3,7 +3,7 @@
 import pytest
 
 from chain import BrokerError, GasPriceTooHigh, Ticket, TicketBroker, TransactionReverted, ticket_hash
-from chain.devchain import DEV_ROUND_LENGTH, DEV_UNLOCK_PERIOD, deploy_dev_contracts, fund_gateway, mine
+from devstack.devchain import DEV_ROUND_LENGTH, DEV_UNLOCK_PERIOD, deploy_dev_contracts, fund_gateway, mine
 from chain.signature import SECP256K1_N
 
 from conftest import ETHER, GATEWAY_KEY

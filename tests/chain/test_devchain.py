@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from chain import devchain
+from devstack import devchain
 
 
 def test_load_or_deploy_reuses_live_contracts(anvil, tmp_path):
@@ -24,7 +24,7 @@ def test_up_and_down_keep_state(anvil, tmp_path):
     port = devchain.free_port()
 
     def cli(*args):
-        cmd = [sys.executable, "-m", "chain.devchain", *args, "--dir", str(tmp_path)]
+        cmd = [sys.executable, "-m", "devstack.devchain", *args, "--dir", str(tmp_path)]
         return subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=devchain.REPO_ROOT)
 
     first = json.loads(cli("up", "--port", str(port)).stdout)

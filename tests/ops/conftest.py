@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from devstack.servers import free_port
-from tasks.admission import stats_key
+from tasks.names import model_stats_key
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +15,7 @@ def ops_worker(stack, gateway, request):
     name = f"ops-{request.module.__name__.removeprefix('test_ops_')}-slot0"
     # Our instant echo jobs teach admission that echo jobs never wait: put back what it
     # knew before, for the tests that follow.
-    stats = stats_key("echo", "echo")
+    stats = model_stats_key("echo", "echo")
     saved = stack.redis.dump(stats)
     port = free_port()
     proc = stack.start_worker(name, "--models", "", "--dynamic", "echo",

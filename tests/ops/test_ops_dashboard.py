@@ -62,9 +62,9 @@ def test_the_key_is_taken_once_and_kept_in_a_strict_httponly_cookie(gateway, adm
 def _revoke(sessions, key: str) -> None:
     from sqlalchemy import func, update
 
-    from app.auth import hash_key
-    from app.db import transaction
-    from app.models import ApiKey
+    from app.api.auth import hash_key
+    from app.store.db import transaction
+    from app.store.tables import ApiKey
 
     with transaction(sessions) as session:
         session.execute(update(ApiKey).where(ApiKey.key_hash == hash_key(key))

@@ -1,4 +1,4 @@
-"""Flower, as `make run` starts it (python -m tasks.flower): behind basic auth, its HTTP
+"""Flower, as `make run` starts it (python -m app.flower): behind basic auth, its HTTP
 API shows every declared queue with its length, workers by name, and tasks from sent on."""
 
 import subprocess
@@ -19,7 +19,7 @@ UNSERVED = names.model_queue("text-to-image", "tiny/unserved")  # declared, no c
 @pytest.fixture(scope="module")
 def flower(stack, ops_worker, app, http):
     port = free_port()
-    proc = stack.spawn("flower", ["-m", "tasks.flower", "--address=127.0.0.1",
+    proc = stack.spawn("flower", ["-m", "app.flower", "--address=127.0.0.1",
                                   f"--port={port}"],
                        {"FLOWER_BASIC_AUTH": ":".join(AUTH)})
     wait_for_port(port, timeout=60, proc=proc)
@@ -57,7 +57,7 @@ def test_flower_wants_its_login(http, flower):
 def test_flower_will_not_start_without_auth_configured(stack):
     env = python_env({k: v for k, v in stack.env.items()})
     env.pop("FLOWER_BASIC_AUTH", None)
-    done = subprocess.run([sys.executable, "-m", "tasks.flower"], env=env,
+    done = subprocess.run([sys.executable, "-m", "app.flower"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "FLOWER_BASIC_AUTH" in done.stderr
 

@@ -155,8 +155,8 @@ def test_gunicorn_config_starts_with_empty_metric_files_and_marks_dead_workers(
 
 
 def test_metrics_in_one_process_and_payments_zero_without_their_tables(app, stack):
-    from app import stats
-    from app.db import make_sessionmaker
+    from app.store import stats
+    from app.store.db import make_sessionmaker
 
     response = app.test_client().get("/metrics")
     assert response.status_code == 200
@@ -177,7 +177,7 @@ def test_metrics_in_one_process_and_payments_zero_without_their_tables(app, stac
 
 
 def test_the_launcher_gives_slot_i_the_metrics_port_base_plus_i(monkeypatch):
-    import workers.__main__ as launcher
+    import workers.launcher as launcher
 
     names = [name for name, _ in launcher.slot_plan("0,1", 2, "host")]
     assert names == ["host-gpu0-slot0", "host-gpu0-slot1", "host-gpu1-slot0", "host-gpu1-slot1"]

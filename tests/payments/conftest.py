@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import pytest
 from eth_account import Account
 
-from chain.devchain import DEV_PRIVATE_KEYS
-from chain.store import OperatorStore
+from devstack.devchain import DEV_PRIVATE_KEYS
+from workers.redeemer_store import OperatorStore
 
 GAS_KEY = DEV_PRIVATE_KEYS[3]  # pays the redemptions' gas, so the operator's balance moves only by payouts
 
@@ -30,10 +30,10 @@ def operator(stack, recorder, tmp_path_factory, module_name):
     worker, redeemer = f"pay-echo-{module_name}", f"pay-redeemer-{module_name}"
     procs = [
         stack.start_worker(worker, "--models", "echo", env=env),
-        stack.spawn(redeemer, ["-m", "chain.redeemer"], {
+        stack.spawn(redeemer, ["-m", "workers.redeemer"], {
             **env, "OPERATOR_PRIVATE_KEY": GAS_KEY, "REDEEMER_DIR": str(store_dir),
             "REDEEM_INTERVAL_SECONDS": "0.2", "REDEEM_BATCH_SIZE": "100", "REDEEM_MAX_WAIT_SECONDS": "3600"}),
-        stack.spawn(f"pay-watcher-{module_name}", ["-m", "chain.watcher"], {"WATCHER_INTERVAL_SECONDS": "0.3"}),
+        stack.spawn(f"pay-watcher-{module_name}", ["-m", "app.watcher"], {"WATCHER_INTERVAL_SECONDS": "0.3"}),
     ]
     yield SimpleNamespace(address=address, store=OperatorStore.for_operator(store_dir, address),
                           redeemer=redeemer)

@@ -6,7 +6,7 @@ the gateway's ledger matches the chain."""
 
 from chain.broker import TicketBroker
 from chain.codec import to_hex
-from chain.devchain import DEV_PRIVATE_KEYS
+from devstack.devchain import DEV_PRIVATE_KEYS
 from chain.ticket import ticket_hash
 from devstack.stack import wait_for
 from support import mine_until_redeemed, submit_echo, ticket_rows, wait_status

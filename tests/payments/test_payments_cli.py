@@ -4,7 +4,7 @@ import pytest
 from eth_account import Account
 
 from chain.broker import TicketBroker
-from chain.devchain import DEV_PRIVATE_KEYS, DEV_UNLOCK_PERIOD, DEV_ROUND_LENGTH, mine
+from devstack.devchain import DEV_PRIVATE_KEYS, DEV_UNLOCK_PERIOD, DEV_ROUND_LENGTH, mine
 
 OTHER_GATEWAY_KEY = DEV_PRIVATE_KEYS[4]  # so unlocking leaves the stack's gateway funded
 

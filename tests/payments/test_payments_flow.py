@@ -6,8 +6,8 @@ from fractions import Fraction
 
 from sqlalchemy import select
 
-from app.models import Job
-from chain import ledger
+from app.store.tables import Job
+from app.store import ledger
 from chain.broker import TicketBroker
 from chain.codec import to_hex
 from chain.ticket import ticket_hash

@@ -6,12 +6,13 @@ import pytest
 from eth_account import Account
 
 from chain.broker import TicketBroker
-from chain.config import OperatorSettings, gateway_key
-from chain.devchain import DEV_PRIVATE_KEYS, DEV_ROUND_LENGTH, DEV_TICKET_VALIDITY_PERIOD, mine
+from app.settings import gateway_key
+from tasks.settings import Env
+from devstack.devchain import DEV_PRIVATE_KEYS, DEV_ROUND_LENGTH, DEV_TICKET_VALIDITY_PERIOD, mine
 from chain.recipient import Recipient
 from chain.redeemer import Redeemer
 from chain.sender import TicketSender
-from chain.store import OperatorStore
+from workers.redeemer_store import OperatorStore
 from devstack.chain import DEV_TICKET_EV
 
 SECRET = b"redeem test operator secret 32b!"
@@ -20,7 +21,7 @@ GAS_KEY = DEV_PRIVATE_KEYS[3]
 
 @pytest.fixture
 def redeemer(stack, tmp_path):
-    operator = OperatorSettings(Account.create().address, SECRET, GAS_KEY, DEV_TICKET_EV, 1000)
+    operator = Recipient(Account.create().address, SECRET, DEV_TICKET_EV, 1000)
     broker = TicketBroker(stack.env["CHAIN_RPC_URL"], stack.env["TICKET_BROKER_ADDRESS"], GAS_KEY)
     # Nothing is due on its own here; max_wait 0 makes everything due at once.
     return Redeemer(operator, broker, OperatorStore(tmp_path / "operator.sqlite3"), max_gas_price=1,
@@ -30,10 +31,10 @@ def redeemer(stack, tmp_path):
 def pay(stack, redeemer, count: int) -> None:
     broker = redeemer.broker
     round_, block_hash = broker.ticket_round()
-    params = Recipient(redeemer.operator.address, SECRET, DEV_TICKET_EV).ticket_params(
-        Account.from_key(gateway_key(stack.env)).address, gas_price=broker.gas_price(),
+    params = Recipient(redeemer.recipient.address, SECRET, DEV_TICKET_EV).ticket_params(
+        Account.from_key(gateway_key(Env(stack.env))).address, gas_price=broker.gas_price(),
         current_block=broker.block_number(), creation_round=round_, creation_round_block_hash=block_hash)
-    result = redeemer.receive("job", TicketSender(gateway_key(stack.env)).issue(params, count).to_dict())
+    result = redeemer.receive("job", TicketSender(gateway_key(Env(stack.env))).issue(params, count).to_dict())
     assert result["winners"] == count
 
 
@@ -46,11 +47,11 @@ def test_gas_cap_then_one_batch(stack, redeemer):
     assert redeemer.redeem_due() == 0  # gas costs more than 1 wei: they wait
     assert statuses(redeemer) == [("pending", None)] * 3
     redeemer.max_gas_price = redeemer.broker.gas_price() * 10
-    balance = redeemer.broker.w3.eth.get_balance(redeemer.operator.address)
+    balance = redeemer.broker.w3.eth.get_balance(redeemer.recipient.address)
     assert redeemer.redeem_due() == 3
     assert statuses(redeemer) == [("redeemed", None)] * 3
     assert len({w["tx_hash"] for w in redeemer.store.winners()}) == 1
-    assert redeemer.broker.w3.eth.get_balance(redeemer.operator.address) - balance == 3 * DEV_TICKET_EV
+    assert redeemer.broker.w3.eth.get_balance(redeemer.recipient.address) - balance == 3 * DEV_TICKET_EV
     assert redeemer.redeem_due() == 0  # nothing twice
 
 

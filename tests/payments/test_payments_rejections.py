@@ -8,12 +8,13 @@ import pytest
 from eth_account import Account
 
 from chain.broker import TicketBroker
-from chain.config import OperatorSettings, gateway_key
+from app.settings import gateway_key
+from tasks.settings import Env
 from chain.payment import Payment
 from chain.recipient import Recipient, TicketParams
 from chain.redeemer import Redeemer
 from chain.sender import TicketSender
-from chain.store import OperatorStore
+from workers.redeemer_store import OperatorStore
 from devstack.chain import DEV_TICKET_EV
 
 SECRET = b"rejection test operator secret!!"
@@ -26,7 +27,7 @@ def broker(stack):
 
 @pytest.fixture
 def operator():
-    return OperatorSettings(Account.create().address, SECRET, None, DEV_TICKET_EV, 1000)
+    return Recipient(Account.create().address, SECRET, DEV_TICKET_EV, 1000)
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def make_params(broker, address: str, sender: str, secret: bytes = SECRET, valid
 
 
 def test_each_bad_ticket_is_refused_with_its_reason(stack, broker, operator, redeemer, caplog):
-    key = gateway_key(stack.env)
+    key = gateway_key(Env(stack.env))
     gateway = Account.from_key(key).address
     params = make_params(broker, operator.address, gateway)
     good = TicketSender(key).issue(params, 2)
@@ -92,7 +93,7 @@ def test_each_bad_ticket_is_refused_with_its_reason(stack, broker, operator, red
 
 
 def test_params_whose_rand_was_revealed_take_no_more_tickets(stack, broker, operator, redeemer):
-    key = gateway_key(stack.env)
+    key = gateway_key(Env(stack.env))
     params = make_params(broker, operator.address, Account.from_key(key).address)
     sender = TicketSender(key)
     redeemer.receive("job-1", sender.issue(params, 1).to_dict())
@@ -103,7 +104,7 @@ def test_params_whose_rand_was_revealed_take_no_more_tickets(stack, broker, oper
 
 
 def test_a_payment_is_retried_whole_when_the_chain_is_down(operator, redeemer, stack):
-    key = gateway_key(stack.env)
+    key = gateway_key(Env(stack.env))
     params = make_params(redeemer.broker, operator.address, Account.from_key(key).address)
     payment = TicketSender(key).issue(params, 1).to_dict()
 

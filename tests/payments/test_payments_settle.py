@@ -8,20 +8,21 @@ from fractions import Fraction
 import pytest
 from eth_account import Account
 
-from app.db import transaction
-from app.jobs import new_job
-from app.models import ApiKey, Job
-from chain import ledger
+from app.store.db import transaction
+from app.store.jobs import new_job
+from app.store.tables import ApiKey, Job
+from app.store import ledger
 from chain.balance import stage_update
 from chain.broker import TicketBroker
-from chain.config import gateway_key
+from app.settings import gateway_key
+from tasks.settings import Env
 from chain.payment import Payment
 from chain.recipient import Recipient, TicketParams
 from chain.validator import TicketValidator
 from devstack.chain import DEV_TICKET_EV
 from tasks import names
 from tasks.catalog import Catalog
-from tasks.settle import Settler
+from app.settle import Settler
 
 SECRET = b"settle test operator secret 32b!"
 ECHO_FEE = 25 * 10**16  # one echo job (tests/support.py)
@@ -73,7 +74,7 @@ def make_job(stack, sessions):
 def test_settle_pays_only_succeeded_jobs_once(stack, sessions, operator, make_job):
     address, params_for = operator
     sent = SentTasks()
-    key = gateway_key(stack.env)
+    key = gateway_key(Env(stack.env))
     settler = Settler(sessions, Catalog.load(stack.env["MODELS_FILE"]), key, sent)
     gateway = Account.from_key(key).address
 
@@ -117,7 +118,7 @@ def test_settle_pays_only_succeeded_jobs_once(stack, sessions, operator, make_jo
 def test_receipts_record_the_operators_verdicts(stack, sessions, operator, make_job):
     address, params_for = operator
     sent = SentTasks()
-    key = gateway_key(stack.env)
+    key = gateway_key(Env(stack.env))
     settler = Settler(sessions, Catalog.load(stack.env["MODELS_FILE"]), key, sent)
     job_id = make_job("succeeded")
     settler.settle(job_id, "pay-w1", params_for(Account.from_key(key).address))

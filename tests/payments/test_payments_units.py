@@ -9,15 +9,19 @@ import pytest
 from eth_account import Account
 
 from chain.balance import stage_update
-from chain.config import ChainSettings, OperatorSettings, parse_secret, secret
+from chain.broker import ChainEndpoint
+from chain.recipient import Recipient, parse_secret
 from chain.pricing import MAX_WIN_PROB
 from chain.recipient import new_ticket_params
 from chain.redeemer import due
 from chain.sender import TicketSender
-from chain.store import OperatorStore, Winner
+from chain.redeemer import Winner
+from tasks.settings import Env
+from workers.redeemer_store import OperatorStore
+from workers.settings import OperatorSettings
 from devstack.stack import wait_for
 from tasks.catalog import ModelEntry
-from tasks.settle import job_fee
+from app.settle import job_fee
 from workers.payments import OperatorPayments
 
 SECRET = b"unit test operator secret 32 b!!"
@@ -98,20 +102,22 @@ def test_settings_from_env(tmp_path):
     key_file = tmp_path / "key"
     key = Account.create().key.hex()
     key_file.write_text(key + "\n")
-    env = {"OPERATOR_PRIVATE_KEY_FILE": str(key_file), "OPERATOR_SECRET": "ab" * 16}
-    assert secret("OPERATOR_PRIVATE_KEY", env) == key
+    env = Env({"OPERATOR_PRIVATE_KEY_FILE": str(key_file), "OPERATOR_SECRET": "ab" * 16})
+    assert env.secret("OPERATOR_PRIVATE_KEY") == key
     operator = OperatorSettings.from_env(env)
-    assert operator.address == Account.from_key(key).address and operator.secret == b"\xab" * 16
-    assert OperatorSettings.from_env({"OPERATOR_ADDRESS": operator.address}) is None  # no secret: unpaid
-    assert ChainSettings.from_env({"CHAIN_RPC_URL": "http://x"}) is None
+    assert operator.address == Account.from_key(key).address
+    assert operator.recipient.secret == b"\xab" * 16
+    # no secret: unpaid
+    assert OperatorSettings.from_env(Env({"OPERATOR_ADDRESS": operator.address})) is None
+    assert ChainEndpoint.configured("http://x", "") is None
     assert parse_secret("a long enough text secret") == b"a long enough text secret"
     with pytest.raises(ValueError):
         parse_secret("short")
 
 
 def test_a_chain_that_is_down_costs_the_job_only_its_params(caplog):
-    operator = OperatorSettings(Account.create().address, SECRET, None, 10**12, 1000)
-    chain = ChainSettings("http://127.0.0.1:1", Account.create().address)
+    operator = Recipient(Account.create().address, SECRET, 10**12, 1000)
+    chain = ChainEndpoint("http://127.0.0.1:1", Account.create().address)
     payments = OperatorPayments(operator, chain)
     sender = TicketSender(Account.create().key).address
     started = time.monotonic()
@@ -149,12 +155,12 @@ def test_a_stale_chain_view_serves_jobs_while_a_background_read_replaces_it():
     from workers import payments as module
 
     now = [1000.0]
-    operator = OperatorSettings(Account.create().address, SECRET, None, 10**12, 1000)
-    chain = ChainSettings("http://127.0.0.1:1", Account.create().address)
+    operator = Recipient(Account.create().address, SECRET, 10**12, 1000)
+    chain = ChainEndpoint("http://127.0.0.1:1", Account.create().address)
     payments = OperatorPayments(operator, chain, clock=lambda: now[0])
     reads = ChainReads()
     payments._broker = reads  # the chain itself is tested in test_payments_flow
-    payments._recipient = module.Recipient(operator.address, SECRET, operator.ticket_ev)
+    payments._recipient = operator
     sender = TicketSender(Account.create().key).address
 
     first = payments.params_for(sender)  # nothing read yet: the job waits for the chain

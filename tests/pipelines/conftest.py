@@ -13,7 +13,7 @@ TINY_MODELS = ["tiny/sd-img2img", "tiny/svd", "tiny/sd-x4-upscaler", "tiny/blip"
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory):
-    from workers.tiny import build_missing
+    from devstack.tiny import build_missing
 
     directory = tmp_path_factory.mktemp("models")
     build_missing(directory, TINY_MODELS)

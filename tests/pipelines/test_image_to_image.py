@@ -4,6 +4,7 @@ import pytest
 from PIL import Image
 
 from media import png_size
+from tasks.pipelines.image_to_image import ImageToImageRequest
 from workers.pipelines import pipeline_class
 from workers.pipelines.image_to_image import ImageToImage
 
@@ -18,7 +19,7 @@ def pipe(load):
 
 
 def run(pipe, image: bytes, on_step=lambda step, total: None, **params):
-    return pipe.run({**PARAMS, **params}, {"image": image}, on_step)
+    return pipe.run(ImageToImageRequest(**{**PARAMS, **params}), {"image": image}, on_step)
 
 
 def test_registered_under_its_livepeer_name():
@@ -78,7 +79,7 @@ def build_tiny_pix2pix(tmp_path):
     from diffusers import (DDIMScheduler, StableDiffusionInstructPix2PixPipeline,
                            UNet2DConditionModel)
 
-    from workers.tiny import tiny_clip_text_encoder, tiny_clip_tokenizer, tiny_vae
+    from devstack.tiny import tiny_clip_text_encoder, tiny_clip_tokenizer, tiny_vae
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(

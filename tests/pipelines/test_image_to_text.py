@@ -4,6 +4,7 @@ progress per token, a step callback that stops it, smoke."""
 import pytest
 
 from tasks.messages import TEXT
+from tasks.pipelines.image_to_text import ImageToTextRequest
 from workers.pipelines import pipeline_class
 from workers.pipelines.image_to_text import MAX_NEW_TOKENS, ImageToText
 from workers.runtime import JobInterrupted
@@ -15,7 +16,8 @@ def pipe(load):
 
 
 def caption(pipe, image: bytes, on_step=lambda step, total: None, **params) -> str:
-    [output] = pipe.run({"prompt": "", "seed": 3, **params}, {"image": image}, on_step)
+    [output] = pipe.run(ImageToTextRequest(**{"prompt": "", "seed": 3, **params}),
+                        {"image": image}, on_step)
     assert output.content_type == TEXT and output.seed == params.get("seed", 3)
     return output.raw().decode()
 

@@ -7,9 +7,10 @@ import av
 import pytest
 from PIL import Image
 
+from tasks.pipelines.image_to_video import ImageToVideoRequest
 from workers.pipelines import pipeline_class
 from workers.pipelines.image_to_video import ImageToVideo
-from workers.tiny import TINY_SVD_FRAMES
+from devstack.tiny import TINY_SVD_FRAMES
 from workers.video import encode_mp4
 
 PARAMS = {"width": 64, "height": 48, "fps": 8, "motion_bucket_id": 127,
@@ -22,7 +23,7 @@ def pipe(load):
 
 
 def run(pipe, image: bytes, on_step=lambda step, total: None, **params):
-    return pipe.run({**PARAMS, **params}, {"image": image}, on_step)
+    return pipe.run(ImageToVideoRequest(**{**PARAMS, **params}), {"image": image}, on_step)
 
 
 def probe(data: bytes) -> dict:

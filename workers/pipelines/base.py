@@ -1,18 +1,18 @@
 """The one small interface every pipeline module implements."""
 
 import io
-from typing import Callable, ClassVar
+from typing import Callable
 
 from tasks.messages import Output
+from tasks.pipelines.base import PipelineRequest
 
 # Called after each denoising step with (step, total_steps).
 StepCallback = Callable[[int, int], None]
 
 
 class Pipeline:
-    """A loaded model that turns validated params and input media into outputs."""
-
-    name: ClassVar[str]
+    """A loaded model that turns a job's params (its pipeline's request, typed) and input
+    media into outputs."""
 
     def __init__(self, model_path: str, device: str):
         self.device = device
@@ -21,7 +21,8 @@ class Pipeline:
     def load(self, model_path: str) -> None:
         raise NotImplementedError
 
-    def run(self, params: dict, inputs: dict[str, bytes], on_step: StepCallback) -> list[Output]:
+    def run(self, params: PipelineRequest, inputs: dict[str, bytes],
+            on_step: StepCallback) -> list[Output]:
         raise NotImplementedError
 
     def smoke(self) -> None:

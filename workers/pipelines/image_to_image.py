@@ -3,6 +3,7 @@
 import inspect
 
 from tasks.messages import Output
+from tasks.pipelines.image_to_image import ImageToImageRequest
 from workers.pipelines.base import (
     Pipeline,
     SafetyChecker,
@@ -20,13 +21,11 @@ from workers.pipelines.base import (
 # only it has an image_guidance_scale.
 OPTIONAL_PARAMS = ("strength", "image_guidance_scale")
 
-SMOKE_PARAMS = {"prompt": "smoke", "strength": 1.0, "guidance_scale": 1.0,
-                "image_guidance_scale": 1.0, "num_inference_steps": 1,
-                "num_images_per_prompt": 1, "seed": 0}
+SMOKE_PARAMS = ImageToImageRequest(prompt="smoke", strength=1.0, guidance_scale=1.0,
+                                   image_guidance_scale=1.0, num_inference_steps=1, seed=0)
 
 
 class ImageToImage(Pipeline):
-    name = "image-to-image"
 
     def load(self, model_path: str) -> None:
         from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
@@ -43,26 +42,26 @@ class ImageToImage(Pipeline):
         self.safety = SafetyChecker(self.pipe)
         self.accepts = set(inspect.signature(self.pipe.__call__).parameters)
 
-    def run(self, params, inputs, on_step):
+    def run(self, params: ImageToImageRequest, inputs, on_step):
         image = open_image(inputs["image"])
-        count = params["num_images_per_prompt"]
+        count = params.num_images_per_prompt
         result = self.pipe(
-            prompt=params["prompt"],
-            negative_prompt=params.get("negative_prompt") or None,
+            prompt=params.prompt,
+            negative_prompt=params.negative_prompt or None,
             image=snap_to_multiple(image),
-            guidance_scale=params["guidance_scale"],
-            num_inference_steps=params["num_inference_steps"],
+            guidance_scale=params.guidance_scale,
+            num_inference_steps=params.num_inference_steps,
             num_images_per_prompt=count,
-            generator=generators(params["seed"], count),
+            generator=generators(params.seed, count),
             # No total: the pipeline runs only int(steps * strength) of the steps.
             callback_on_step_end=diffusers_step_callback(on_step),
-            **{key: params[key] for key in OPTIONAL_PARAMS if key in self.accepts},
+            **{key: getattr(params, key) for key in OPTIONAL_PARAMS if key in self.accepts},
         )
-        flags = self.safety.flags(result.images, params.get("safety_check", True))
+        flags = self.safety.flags(result.images, params.safety_check)
         # The answer has the input's size even where the model worked on a snapped one.
         return [
             Output.from_bytes(png_bytes(resize_to(out, image.size)), "image/png",
-                              params["seed"] + i, bool(flags[i]))
+                              params.seed + i, bool(flags[i]))
             for i, out in enumerate(result.images)
         ]
 

@@ -2,6 +2,7 @@
 Salesforce/blip-image-captioning-large). A prompt, when given, begins the caption."""
 
 from tasks.messages import Output
+from tasks.pipelines.image_to_text import ImageToTextRequest
 from workers.pipelines.base import Pipeline, open_image, plain_png, torch_dtype
 
 # The longest caption, in tokens; each token generated is a step of the job's progress.
@@ -9,7 +10,6 @@ MAX_NEW_TOKENS = 40
 
 
 class ImageToText(Pipeline):
-    name = "image-to-text"
 
     def load(self, model_path: str) -> None:
         from transformers import BlipForConditionalGeneration, BlipProcessor
@@ -19,21 +19,21 @@ class ImageToText(Pipeline):
             model_path, dtype=torch_dtype(self.device)
         ).to(self.device).eval()
 
-    def run(self, params, inputs, on_step):
+    def run(self, params: ImageToTextRequest, inputs, on_step):
         import torch
 
         batch = self.processor(images=open_image(inputs["image"]),
-                               text=params.get("prompt") or None, return_tensors="pt")
+                               text=params.prompt or None, return_tensors="pt")
         batch = {name: tensor.to(self.device) for name, tensor in batch.items()}
         batch["pixel_values"] = batch["pixel_values"].to(self.model.dtype)
         with torch.no_grad():
             ids = self.model.generate(**batch, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
                                       stopping_criteria=[TokenSteps(on_step)])
         text = self.processor.decode(ids[0], skip_special_tokens=True).strip()
-        return [Output.from_text(text, params["seed"])]
+        return [Output.from_text(text, params.seed)]
 
     def smoke(self) -> None:
-        self.run({"prompt": "", "seed": 0}, {"image": plain_png(32, 32)},
+        self.run(ImageToTextRequest(seed=0), {"image": plain_png(32, 32)},
                  lambda step, total: None)
 
 

@@ -1,6 +1,7 @@
 """text-to-image: Stable Diffusion family pipelines through diffusers' AutoPipeline."""
 
 from tasks.messages import Output
+from tasks.pipelines.text_to_image import TextToImageRequest
 from workers.pipelines.base import (
     Pipeline,
     SafetyChecker,
@@ -12,7 +13,6 @@ from workers.pipelines.base import (
 
 
 class TextToImage(Pipeline):
-    name = "text-to-image"
 
     def load(self, model_path: str) -> None:
         from diffusers import AutoPipelineForText2Image
@@ -23,23 +23,23 @@ class TextToImage(Pipeline):
         self.pipe.set_progress_bar_config(disable=True)
         self.safety = SafetyChecker(self.pipe)
 
-    def run(self, params, inputs, on_step):
-        steps = params["num_inference_steps"]
-        count = params["num_images_per_prompt"]
+    def run(self, params: TextToImageRequest, inputs, on_step):
+        steps = params.num_inference_steps
+        count = params.num_images_per_prompt
         result = self.pipe(
-            prompt=params["prompt"],
-            negative_prompt=params.get("negative_prompt") or None,
-            width=params["width"],
-            height=params["height"],
-            guidance_scale=params["guidance_scale"],
+            prompt=params.prompt,
+            negative_prompt=params.negative_prompt or None,
+            width=params.width,
+            height=params.height,
+            guidance_scale=params.guidance_scale,
             num_inference_steps=steps,
             num_images_per_prompt=count,
-            generator=generators(params["seed"], count),
+            generator=generators(params.seed, count),
             callback_on_step_end=diffusers_step_callback(on_step, steps),
         )
-        flags = self.safety.flags(result.images, params.get("safety_check", True))
+        flags = self.safety.flags(result.images, params.safety_check)
         return [
-            Output.from_bytes(png_bytes(image), "image/png", params["seed"] + i, bool(flags[i]))
+            Output.from_bytes(png_bytes(image), "image/png", params.seed + i, bool(flags[i]))
             for i, image in enumerate(result.images)
         ]
 

@@ -1,6 +1,7 @@
 """upscale: Stable Diffusion x4 upscaler through diffusers."""
 
 from tasks.messages import Output
+from tasks.pipelines.upscale import UpscaleRequest
 from workers.pipelines.base import (
     Pipeline,
     generators,
@@ -16,7 +17,6 @@ NOISE_LEVEL = 20  # diffusers' default: how much noise the low-res image gets be
 
 
 class Upscale(Pipeline):
-    name = "upscale"
 
     def load(self, model_path: str) -> None:
         from diffusers import StableDiffusionUpscalePipeline
@@ -28,15 +28,15 @@ class Upscale(Pipeline):
         # The pipeline denoises latents at the input's size; its VAE decodes them this much larger.
         self.scale = self.pipe.vae_scale_factor
 
-    def run(self, params, inputs, on_step):
+    def run(self, params: UpscaleRequest, inputs, on_step):
         image = open_image(inputs["image"])
-        steps = params["num_inference_steps"]
+        steps = params.num_inference_steps
         result = self.pipe(
-            prompt=params["prompt"],
+            prompt=params.prompt,
             image=snap_to_multiple(image),
             num_inference_steps=steps,
-            noise_level=params.get("noise_level", NOISE_LEVEL),
-            generator=generators(params["seed"], 1),
+            noise_level=NOISE_LEVEL,
+            generator=generators(params.seed, 1),
             # This pipeline has only the older per-step callback (step index, timestep, latents).
             callback=lambda step, timestep, latents: on_step(step + 1, steps),
         )
@@ -44,8 +44,8 @@ class Upscale(Pipeline):
         # Exactly scale x the input, even where the model worked on a snapped one.
         size = (image.width * self.scale, image.height * self.scale)
         upscaled = resize_to(result.images[0], size)
-        return [Output.from_bytes(png_bytes(upscaled), "image/png", params["seed"], bool(flags[0]))]
+        return [Output.from_bytes(png_bytes(upscaled), "image/png", params.seed, bool(flags[0]))]
 
     def smoke(self) -> None:
-        self.run({"prompt": "smoke", "num_inference_steps": 1, "seed": 0},
+        self.run(UpscaleRequest(prompt="smoke", num_inference_steps=1, seed=0),
                  {"image": plain_png(32, 32)}, lambda step, total: None)

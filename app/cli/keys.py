@@ -1,0 +1,49 @@
+"""flask --app app keys create --name NAME | list | revoke ID"""
+
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select, update
+
+from app import extensions as ext
+from app.api.auth import create_key
+from app.store.db import transaction
+from app.store.jobs import now
+from app.store.tables import ApiKey
+
+keys = AppGroup("keys", help="API keys.")
+
+
+@keys.command("create")
+@click.option("--name", required=True)
+@click.option("--admin", is_flag=True, help="an admin key (admin API, dashboard)")
+@click.option("--out", type=click.Path(dir_okay=False), help="also write the key to a file")
+@click.option("--rate-limit", type=int, help="requests a minute (default RATE_LIMIT_PER_MINUTE)")
+@click.option("--daily-quota", type=int, help="jobs a day (default: no quota)")
+def create(name: str, admin: bool, out: str | None, rate_limit: int | None,
+           daily_quota: int | None):
+    """Create a key; it is printed once and stored only as a hash."""
+    with transaction(ext.sessions()) as session:
+        key = create_key(session, name, "admin" if admin else "user", rate_limit,
+                         daily_quota)
+    if out:
+        Path(out).write_text(key + "\n")
+        Path(out).chmod(0o600)
+    click.echo(key)
+
+
+@keys.command("list")
+def list_keys():
+    with ext.new_session() as session:
+        for k in session.scalars(select(ApiKey).order_by(ApiKey.id)):
+            state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+            click.echo(f"{k.id}\t{k.prefix}…\t{k.role}\t{k.name}\t{state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+def revoke(key_id: int):
+    with transaction(ext.sessions()) as session:
+        session.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=now()))
+    click.echo(f"revoked key {key_id}")

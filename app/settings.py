@@ -1,0 +1,136 @@
+"""The settings of the gateway and its back office (recorder, controller, watcher,
+Flower), read from the environment once into a frozen object (12-factor), with dev
+defaults. Each default is written here once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from chain.broker import ChainEndpoint
+from chain.codec import to_address
+from chain.signature import address_of
+from tasks.settings import (
+    DEFAULT_MAX_JOB_SECONDS, DEFAULT_MODELS_FILE, DEFAULT_REDIS_URL, Env,
+)
+
+
+def gateway_key(env: Env | None = None) -> str | None:
+    """The key the gateway signs tickets and funds its deposit with. Not a setting the web
+    tier holds: only the processes that sign or fund read it."""
+    return (env or Env()).secret("GATEWAY_PRIVATE_KEY")
+
+
+def gateway_address(env: Env) -> str | None:
+    """GATEWAY_ADDRESS, else the address of the gateway's key: processes that only need to
+    know who pays (the gateway's web tier, the watcher) can do without the key."""
+    if env.str("GATEWAY_ADDRESS"):
+        return to_address(env.str("GATEWAY_ADDRESS"))
+    key = gateway_key(env)
+    return address_of(key) if key else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "postgresql+psycopg:///genai"
+    redis_url: str = DEFAULT_REDIS_URL
+    models_file: str = DEFAULT_MODELS_FILE
+    media_dir: str = ".run/media"
+    # Media names are an HMAC of the job under this secret: unguessable, and the same
+    # when a result is recorded twice, so a retry never leaves an orphan file.
+    media_secret: str = ""
+    media_url_ttl_seconds: int = 7 * 24 * 3600
+    sync_timeout_seconds: float = 600.0
+    max_job_seconds: int = DEFAULT_MAX_JOB_SECONDS
+    upload_limit_bytes: int = 10 * 1024 * 1024
+    max_image_side: int = 2048
+    max_steps: int = 200
+    max_images_per_request: int = 8
+    # The dashboard's session cookie is signed with it (no dashboard login without it).
+    secret_key: str = ""
+    session_cookie_secure: bool = False
+    log_level: str = "INFO"
+    # Admission: the longest estimated wait before a job starts that is accepted, unless
+    # the request asks for less (X-Deadline-Seconds); per pipeline as JSON.
+    admission_max_wait_seconds: float = 300.0
+    admission_max_wait_by_pipeline: dict = field(default_factory=dict)
+    rate_limit_per_minute: int = 3000
+    # Fair share: jobs one key may have queued or running at once (429 above).
+    max_active_jobs_per_key: int = 100
+    fallback_gateway_url: str = ""
+    fallback_api_key: str = ""
+    webhook_secret: str = ""
+    # The gateway's public address, for URLs in webhooks (no request to take it from).
+    public_base_url: str = "http://127.0.0.1:8935/"
+    # Payments: the chain, and who pays (the gateway's address; its key stays out).
+    chain: ChainEndpoint | None = None
+    gateway_address: str | None = None
+    # The recorder's, controller's and watcher's own.
+    recorder_metrics_port: int = 0
+    recorder_metrics_addr: str = "127.0.0.1"
+    recorder_log_level: str = "INFO"
+    controller_interval_seconds: float = 1.0
+    controller_log_level: str = "INFO"
+    placement_target_wait_seconds: float = 30.0
+    placement_idle_seconds: float = 600.0
+    placement_cooldown_seconds: float = 30.0
+    watcher_interval_seconds: float = 5.0
+    watcher_confirmations: int = 0
+    watcher_from_block: int = 0
+    watcher_log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Env | None = None) -> "Settings":
+        env = env or Env()
+        d = cls()  # the defaults, each written once above
+        return cls(
+            database_url=env.str("DATABASE_URL", d.database_url),
+            redis_url=env.str("REDIS_URL", d.redis_url),
+            models_file=env.str("MODELS_FILE", d.models_file),
+            media_dir=env.str("MEDIA_DIR", d.media_dir),
+            media_secret=env.secret("MEDIA_SECRET") or "",
+            media_url_ttl_seconds=env.int("MEDIA_URL_TTL_SECONDS", d.media_url_ttl_seconds),
+            sync_timeout_seconds=env.float("SYNC_TIMEOUT_SECONDS", d.sync_timeout_seconds),
+            max_job_seconds=env.int("MAX_JOB_SECONDS", d.max_job_seconds),
+            upload_limit_bytes=env.int("UPLOAD_LIMIT_BYTES", d.upload_limit_bytes),
+            max_image_side=env.int("MAX_IMAGE_SIDE", d.max_image_side),
+            max_steps=env.int("MAX_STEPS", d.max_steps),
+            max_images_per_request=env.int("MAX_IMAGES_PER_REQUEST", d.max_images_per_request),
+            secret_key=env.secret("SECRET_KEY") or "",
+            session_cookie_secure=env.str("SESSION_COOKIE_SECURE") == "1",
+            log_level=env.str("LOG_LEVEL", d.log_level),
+            admission_max_wait_seconds=env.float("ADMISSION_MAX_WAIT_SECONDS",
+                                                 d.admission_max_wait_seconds),
+            admission_max_wait_by_pipeline=env.json("ADMISSION_MAX_WAIT_BY_PIPELINE", {}),
+            rate_limit_per_minute=env.int("RATE_LIMIT_PER_MINUTE", d.rate_limit_per_minute),
+            max_active_jobs_per_key=env.int("MAX_ACTIVE_JOBS_PER_KEY",
+                                            d.max_active_jobs_per_key),
+            fallback_gateway_url=env.str("FALLBACK_GATEWAY_URL"),
+            fallback_api_key=env.secret("FALLBACK_API_KEY") or "",
+            webhook_secret=env.secret("WEBHOOK_SECRET") or "",
+            public_base_url=env.str("PUBLIC_BASE_URL", d.public_base_url),
+            chain=ChainEndpoint.configured(env.str("CHAIN_RPC_URL"),
+                                           env.str("TICKET_BROKER_ADDRESS")),
+            gateway_address=gateway_address(env),
+            recorder_metrics_port=env.int("RECORDER_METRICS_PORT", d.recorder_metrics_port),
+            recorder_metrics_addr=env.str("RECORDER_METRICS_ADDR", d.recorder_metrics_addr),
+            recorder_log_level=env.str("RECORDER_LOGLEVEL", d.recorder_log_level),
+            controller_interval_seconds=env.float("CONTROLLER_INTERVAL_SECONDS",
+                                                  d.controller_interval_seconds),
+            controller_log_level=env.str("CONTROLLER_LOGLEVEL", d.controller_log_level),
+            placement_target_wait_seconds=env.float("PLACEMENT_TARGET_WAIT_SECONDS",
+                                                    d.placement_target_wait_seconds),
+            placement_idle_seconds=env.float("PLACEMENT_IDLE_SECONDS", d.placement_idle_seconds),
+            placement_cooldown_seconds=env.float("PLACEMENT_COOLDOWN_SECONDS",
+                                                 d.placement_cooldown_seconds),
+            watcher_interval_seconds=env.float("WATCHER_INTERVAL_SECONDS",
+                                               d.watcher_interval_seconds),
+            watcher_confirmations=env.int("WATCHER_CONFIRMATIONS", d.watcher_confirmations),
+            watcher_from_block=env.int("WATCHER_FROM_BLOCK", d.watcher_from_block),
+            watcher_log_level=env.str("WATCHER_LOGLEVEL", d.watcher_log_level),
+        )
+
+    def flask_config(self) -> dict:
+        """What Flask itself reads from app.config."""
+        return {"SECRET_KEY": self.secret_key, "MAX_CONTENT_LENGTH": self.upload_limit_bytes,
+                "SESSION_COOKIE_NAME": "genai_dashboard", "SESSION_COOKIE_SAMESITE": "Strict",
+                "SESSION_COOKIE_SECURE": self.session_cookie_secure}

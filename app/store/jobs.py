@@ -1,0 +1,172 @@
+"""A job's life in the database: created queued, then moved by the workers' events.
+
+Every transition is idempotent: an event for a job already final is ignored, so a job
+re-run after a crash, or an event delivered twice, never changes an outcome twice."""
+
+import time
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
+from app.store.media import MediaLinks, MediaStore
+from app.store.tables import Job, JobHistory
+from tasks import control
+from tasks.dispatch import send_job
+from tasks.messages import TEXT, JobMessage, Output, WorkerEvent, encode_bytes
+from tasks.status import FINAL_STATUSES, REQUEUED, JobStatus
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def from_unix(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+def new_job(api_key_id: int, pipeline: str, model_id: str, params: dict, units: int,
+            queue: str) -> Job:
+    created = now()
+    job = Job(id=str(uuid.uuid4()), api_key_id=api_key_id, pipeline=pipeline,
+              model_id=model_id, params=params, billable_units=units, queue=queue,
+              status=JobStatus.QUEUED, attempts=0, created_at=created)
+    job.history.append(JobHistory(status=JobStatus.QUEUED, at=created, detail={"queue": queue}))
+    return job
+
+
+def enqueue(celery, redis, job: Job, inputs: dict[str, bytes], deadline: float | None,
+            time_limit: float, priority: int, sender: str | None) -> None:
+    """`sender`: the address the gateway signs tickets with, for which the worker's
+    operator writes its ticket params; None when the gateway pays no one."""
+    message = JobMessage(job_id=job.id, pipeline=job.pipeline, model_id=job.model_id,
+                         queue=job.queue, params=job.params, deadline=deadline,
+                         time_limit=time_limit, enqueued_at=time.time(), priority=priority,
+                         inputs={k: encode_bytes(v) for k, v in inputs.items()},
+                         sender=sender)
+    control.init(redis, job.id)
+    send_job(celery, message)
+
+
+def _history(job: Job, status: str, at: datetime, detail: dict | None) -> None:
+    """Adds a row to a stored job's history without loading the rows it has (a SELECT
+    per event otherwise, in the recorder's hot path)."""
+    object_session(job).add(JobHistory(job_id=job.id, status=status, at=at, detail=detail))
+
+
+def apply_event(session, event: WorkerEvent, media: MediaStore) -> Job | None:
+    """Applies a worker's event under a row lock. Returns the job when its state changed."""
+    job = session.scalar(select(Job).where(Job.id == event.job_id).with_for_update())
+    if job is None or job.status in FINAL_STATUSES:
+        return None
+    at = from_unix(event.at)
+    job.worker = event.worker
+    job.attempts = max(job.attempts, event.attempt)
+    if event.status == JobStatus.STARTED:
+        _mark_started(job, event, at)
+        return job
+    if event.status == REQUEUED:
+        job.status = JobStatus.QUEUED
+        _history(job, REQUEUED, at, {"worker": event.worker, "error": event.error})
+        return job
+    if job.started_at is None and event.started_at is not None:
+        # The recorder may take a job's final event before its started one.
+        _mark_started(job, event, from_unix(event.started_at))
+    _finish(job, event, at, media)
+    return job
+
+
+def _mark_started(job: Job, event: WorkerEvent, at: datetime) -> None:
+    job.status = JobStatus.STARTED
+    job.started_at = at
+    _history(job, JobStatus.STARTED, at, {"worker": event.worker, "attempt": event.attempt})
+
+
+def _finish(job: Job, event: WorkerEvent, at: datetime, media: MediaStore) -> None:
+    if event.status == JobStatus.SUCCEEDED:
+        job.result = _result(job.id, event.outputs, media)
+    job.status = event.status
+    job.error = event.error
+    job.finished_at = at
+    job.timings = event.timings or None
+    _history(job, event.status, at, {"worker": event.worker, "error": event.error})
+
+
+def _result(job_id: str, outputs: list[Output], media: MediaStore) -> dict:
+    """A text output (image-to-text) is the answer itself; media are stored, and linked."""
+    texts = [output.raw().decode() for output in outputs if output.content_type == TEXT]
+    if texts:
+        return {"text": "\n".join(texts)}
+    images = []
+    for index, output in enumerate(outputs):
+        name = media.name_for(job_id, index, output.content_type)
+        media.put(name, output.raw())
+        images.append({"media": name, "seed": output.seed, "nsfw": output.nsfw})
+    return {"images": images}
+
+
+def finish_elsewhere(job: Job, where: str, answer: dict) -> None:
+    """A job another gateway ran for us: its answer is the result, URLs and all."""
+    at = now()
+    job.status = JobStatus.SUCCEEDED
+    job.ran_on = where
+    job.result = answer
+    job.started_at = job.finished_at = at
+    _history(job, JobStatus.SUCCEEDED, at, {"ran_on": where})
+
+
+def cancel_job(session, job_id: str) -> Job | None:
+    """Marks a job canceled unless it is already final; None when it was."""
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None or job.status in FINAL_STATUSES:
+        return None
+    at = now()
+    job.status = JobStatus.CANCELED
+    job.finished_at = at
+    _history(job, JobStatus.CANCELED, at, None)
+    return job
+
+
+def render_result(result: dict | None, links: MediaLinks) -> dict | None:
+    """The Livepeer answer, {"images": [{"url", "seed", "nsfw"}]} for this host, or
+    {"text"} for image-to-text."""
+    if result is None:
+        return None
+    if "text" in result:
+        return {"text": result["text"]}
+    return {"images": [{"url": img.get("url") or links.url(img["media"]),
+                        "seed": img["seed"], "nsfw": img["nsfw"]}
+                       for img in result["images"]]}
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def public_view(job: Job, links: MediaLinks, live_progress: dict | None) -> dict:
+    if job.status == JobStatus.SUCCEEDED:
+        progress = 1.0
+    elif live_progress:
+        progress = live_progress["progress"]
+    else:
+        progress = 0.0
+    return {
+        "id": job.id,
+        "status": job.status,
+        "pipeline": job.pipeline,
+        "model_id": job.model_id,
+        "progress": progress,
+        "worker": job.worker,
+        "attempts": job.attempts,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "billable_units": job.billable_units,
+        "result": render_result(job.result, links),
+        "error": job.error,
+        "timings": job.timings,
+        "priority": job.priority,
+        "ran_on": job.ran_on,
+        "history": [{"status": e.status, "at": iso(e.at)} for e in job.history],
+    }

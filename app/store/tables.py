@@ -1,0 +1,89 @@
+"""The gateway's tables: API keys, jobs and each job's status history (the payment
+ledger's are in app/store/ledger.py, on the same Base)."""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from tasks.status import JobStatus
+
+JsonColumn = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex; never the key
+    prefix: Mapped[str] = mapped_column(String(16))  # shown to admins to tell keys apart
+    role: Mapped[str] = mapped_column(String(16), default="user")  # user | admin
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # None: the gateway's defaults (RATE_LIMIT_PER_MINUTE; no daily quota).
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    daily_job_quota: Mapped[int | None] = mapped_column(Integer)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        # One job per (key, Idempotency-Key): a retried request finds the first one.
+        UniqueConstraint("api_key_id", "idempotency_key", name="uq_jobs_idempotency"),
+        # Counting a key's jobs in flight, for its fair share.
+        Index("ix_jobs_key_status", "api_key_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    pipeline: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict] = mapped_column(JsonColumn)
+    billable_units: Mapped[int] = mapped_column(BigInteger)
+    queue: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), index=True, default=JobStatus.QUEUED)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # {"images": [{"media": name, "seed": int, "nsfw": bool}]}: media names, not URLs,
+    # so the answer can be rendered for whichever host the client reached.
+    result: Mapped[dict | None] = mapped_column(JsonColumn)
+    error: Mapped[str | None] = mapped_column(Text)
+    timings: Mapped[dict | None] = mapped_column(JsonColumn)
+    priority: Mapped[str] = mapped_column(String(8), default="normal", server_default="normal")
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_events: Mapped[list | None] = mapped_column(JsonColumn)
+    # Where it ran when not on our workers (the fallback gateway's URL).
+    ran_on: Mapped[str | None] = mapped_column(Text)
+
+    history: Mapped[list["JobHistory"]] = relationship(
+        back_populates="job", order_by="JobHistory.at", cascade="all, delete-orphan")
+
+
+class JobHistory(Base):
+    """One row per status change (or REQUEUED), with when it happened and who said so."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[dict | None] = mapped_column(JsonColumn)
+
+    job: Mapped[Job] = relationship(back_populates="history")

@@ -1,0 +1,27 @@
+"""image-to-text: a caption of an image (BLIP)."""
+
+from typing import ClassVar
+
+from pydantic import BaseModel, Field
+
+from tasks.pipelines.base import Limits, PipelineRequest, PipelineSpec, TextResponse, check_text
+
+
+class ImageToTextRequest(PipelineRequest):
+    CONTENT: ClassVar[str] = "multipart/form-data"
+    FILES: ClassVar[tuple[str, ...]] = ("image",)
+    SUMMARY: ClassVar[str] = "Describe an image in text (a caption)."
+    RESPONSE: ClassVar[type[BaseModel]] = TextResponse
+
+    prompt: str = Field("", description="The caption's beginning, which the model goes on.")
+
+    def check(self, limits: Limits) -> None:
+        check_text("prompt", self.prompt)
+
+    def billable_units(self, uploads: dict) -> int:
+        # Input pixels, as go-livepeer bills it.
+        return uploads["image"].pixels
+
+
+SPEC = PipelineSpec("image-to-text", ImageToTextRequest,
+                    runner="workers.pipelines.image_to_text:ImageToText")
