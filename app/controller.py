@@ -1,13 +1,16 @@
 """The controller: one small loop beside the gateway that watches heartbeats, queues and
-the running jobs.
+the running jobs, so that every accepted job reaches one final state under any single
+fault.
 
-- Lost workers: when a worker stops beating while it runs a job (killed, its machine
-  gone), the job goes back to its queue at once as its next attempt; after MAX_ATTEMPTS
-  lost workers the job fails, so a job that kills its worker cannot loop.
+- Lost workers: a job whose claimant's process is gone (its heartbeat expired, or it
+  beats with another boot id: the launcher restarted it under its name) goes back to
+  its queue at once as its next attempt; after MAX_ATTEMPTS lost workers the job fails,
+  so a job that kills its worker cannot loop.
 - Stranded jobs: a model's queue that no live worker consumes any more is moved to its
   pipeline's cold queue.
-- Placement: a model whose queue waits longer than a target gets one more worker (one
-  that loads models on demand); a model loaded on demand and idle long enough is let go.
+- The sweep (app/sweeper.py): jobs with no live path left are published again, aborted
+  at their deadline, or failed past their time limit.
+- Placement (app/placement.py).
 
     python -m app.controller
 """
@@ -17,80 +20,53 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass
 
 import redis as redis_lib
+from sqlalchemy.exc import SQLAlchemyError
 
+from app.dispatcher import Dispatcher
+from app.journal import Journal
+from app.placement import Placement, Placer
 from app.settings import Settings
+from app.store import db
+from app.store.media import MediaLinks, MediaStore
+from app.sweeper import Sweeper
 from tasks import control, names, queues
-from tasks.admission import estimate_wait
 from tasks.catalog import Catalog
 from tasks.celery_app import make_celery
 from tasks.connections import redis_client
 from tasks.discovery import live_workers, loads_on_demand, serves_warm
-from tasks.dispatch import send_job
 from tasks.logs import setup as setup_logging
-from tasks.messages import JobMessage, WorkerEvent
-from tasks.status import REQUEUED, JobStatus
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class Placement:
-    """When to add a worker to a model (its queue's estimated wait passes the target) and
-    when to let a model loaded on demand go (idle that long)."""
-
-    target_wait_seconds: float = 30.0
-    idle_seconds: float = 600.0
-    cooldown_seconds: float = 30.0  # between two loads of one model, while one happens
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "Placement":
-        return cls(settings.placement_target_wait_seconds, settings.placement_idle_seconds,
-                   settings.placement_cooldown_seconds)
 
 
 class Controller:
-    def __init__(self, redis, celery, catalog: Catalog | None = None,
-                 max_attempts: int = MAX_ATTEMPTS, placement: Placement = Placement()):
+    def __init__(self, redis, dispatcher: Dispatcher, catalog: Catalog | None,
+                 placer: Placer, sweeper: Sweeper):
         self.redis = redis
-        self.celery = celery
+        self.dispatcher = dispatcher
         self.catalog = catalog
-        self.max_attempts = max_attempts
-        self.placement = placement
-
-    def report(self, event: WorkerEvent) -> None:
-        """Tells the recorder what became of a lost worker's job."""
-        self.celery.send_task(names.JOB_EVENT, args=[event.model_dump()],
-                              queue=names.EVENTS_QUEUE)
+        self.placer = placer
+        self.sweeper = sweeper
 
     def reap(self) -> list[str]:
-        """Re-queues (or fails) the jobs of workers whose heartbeat expired."""
-        handled = []
-        for job_id, entry in control.running(self.redis).items():
-            if self.redis.exists(names.worker_key(entry["worker"])):
+        """Requeues (or fails) the jobs whose claimant's process is gone."""
+        running = control.running(self.redis)
+        if not running:
+            return []
+        claimants = sorted({(c.operator_id, c.worker) for c, _ in running.values()})
+        beats = dict(zip(claimants, self.redis.mget(
+            [names.worker_key(operator_id, worker) for operator_id, worker in claimants])))
+        lost = []
+        for job_id, (claimant, attempt) in running.items():
+            beat = beats[(claimant.operator_id, claimant.worker)]
+            if beat is not None and json.loads(beat).get("boot") == claimant.boot:
                 continue
-            job = JobMessage.model_validate(entry["message"])
-            handled.append(job_id)
-            lost = f"worker {entry['worker']} was lost"
-            if entry["attempt"] >= self.max_attempts:
-                log.warning("job %s failed: %s on attempt %d", job_id, lost, entry["attempt"])
-                self.report(WorkerEvent(job_id=job_id, status=JobStatus.FAILED, at=time.time(),
-                                        worker=entry["worker"], attempt=entry["attempt"],
-                                        error=f"The job failed: its worker was lost "
-                                              f"{entry['attempt']} times."))
-                control.finish(self.redis, job_id, JobStatus.FAILED)
-                continue
-            attempt = control.retry(self.redis, job_id)
-            if attempt > 0:
-                log.warning("job %s re-queued as attempt %d: %s", job_id, attempt, lost)
-                self.report(WorkerEvent(job_id=job_id, status=REQUEUED, at=time.time(),
-                                        worker=entry["worker"], attempt=entry["attempt"],
-                                        error=f"{lost}; retrying."))
-                send_job(self.celery, job.model_copy(update={"attempt": attempt}))
-        return handled
+            why = "was lost" if beat is None else "restarted"
+            self.dispatcher.lost(job_id, claimant, attempt, f"worker {claimant.worker} {why}")
+            lost.append(job_id)
+        return lost
 
     def rehome(self) -> dict[str, int]:
         """Jobs waiting in the queue of a model that no live worker holds any more (it
@@ -112,86 +88,42 @@ class Controller:
                 moved[queue] = count
         return moved
 
-    def place(self) -> list[dict]:
-        """Adds a worker to each model whose queue waits too long, and lets models loaded
-        on demand go when idle; every decision is logged and kept for /admin/placement."""
-        if self.catalog is None:
-            return []
-        workers = live_workers(self.redis)
-        decisions = [d for entry in self.catalog.entries
-                     if (d := self._add_worker(workers, entry.pipeline, entry.model_id))]
-        decisions += self._release_idle(workers)
-        for decision in decisions:
-            self._log_decision(decision)
-        return decisions
-
-    def _add_worker(self, workers, pipeline: str, model_id: str) -> dict | None:
-        queue = names.model_queue(pipeline, model_id)
-        holders = [w for w in workers if serves_warm(w, pipeline, model_id)]
-        if not holders:
-            return None  # its jobs wait in the cold queue, where loaders take them
-        wait = estimate_wait(self.redis, workers, queue, pipeline, model_id)
-        if wait <= self.placement.target_wait_seconds:
-            return None
-        candidates = [w for w in workers if loads_on_demand(w, pipeline)
-                      and w not in holders and not w.get("busy")]
-        if not candidates:
-            return None
-        cooldown = names.placement_cooldown_key(pipeline, model_id)
-        if not self.redis.set(cooldown, 1, nx=True, ex=int(self.placement.cooldown_seconds)):
-            return None
-        chosen = max(candidates, key=lambda w: w.get("free_bytes") or 0)
-        self.celery.send_task(names.LOAD_MODEL, args=[pipeline, model_id],
-                              queue=names.worker_queue(chosen["id"]))
-        return {"action": "load", "pipeline": pipeline, "model_id": model_id,
-                "worker": chosen["id"], "reason": f"estimated wait {wait:.1f}s > "
-                                                  f"{self.placement.target_wait_seconds:g}s"}
-
-    def _release_idle(self, workers) -> list[dict]:
-        now = time.time()
-        decisions = []
-        for worker in workers:
-            for model in worker.get("models", []):
-                idle = now - model.get("last_used", now)
-                if model["warm"] or not model["ready"] or idle < self.placement.idle_seconds:
-                    continue
-                self.celery.send_task(names.UNLOAD_MODEL,
-                                      args=[model["pipeline"], model["model_id"]],
-                                      queue=names.worker_queue(worker["id"]))
-                decisions.append({"action": "unload", "pipeline": model["pipeline"],
-                                  "model_id": model["model_id"], "worker": worker["id"],
-                                  "reason": f"idle {idle:.0f}s"})
-        return decisions
-
-    def _log_decision(self, decision: dict) -> None:
-        decision = {"at": time.time(), **decision}
-        log.info("placement: %s", json.dumps(decision))
-        with self.redis.pipeline() as pipe:
-            pipe.lpush(names.PLACEMENT_LOG, json.dumps(decision))
-            pipe.ltrim(names.PLACEMENT_LOG, 0, 199)
-            pipe.execute()
-
-    def run(self, interval: float, stop: threading.Event) -> None:
+    def run(self, interval: float, sweep_interval: float, stop: threading.Event) -> None:
+        last_sweep = 0.0
         while not stop.wait(interval):
             try:
                 self.reap()
                 self.rehome()
-                self.place()
-            except redis_lib.RedisError:
+                self.placer.place()
+                if time.monotonic() - last_sweep >= sweep_interval:
+                    self.sweeper.sweep()
+                    last_sweep = time.monotonic()
+            except (redis_lib.RedisError, SQLAlchemyError):
                 log.warning("controller pass failed; trying again", exc_info=True)
+
+
+def make_controller(settings: Settings) -> Controller:
+    catalog = Catalog.load(settings.models_file)
+    redis = redis_client(settings.redis_url)
+    celery = make_celery(settings.redis_url, catalog, settings.max_job_seconds)
+    sessions = db.make_sessionmaker(settings.database_url)
+    media = MediaStore(settings.media_dir, settings.media_secret)
+    journal = Journal(sessions, redis, media, MediaLinks(settings.public_base_url, media,
+                                                         settings.media_url_ttl_seconds))
+    dispatcher = Dispatcher(sessions, redis, celery, journal)
+    placer = Placer(redis, celery, catalog, Placement.from_settings(settings))
+    sweeper = Sweeper(sessions, redis, dispatcher, journal, settings.sweep_grace_seconds)
+    return Controller(redis, dispatcher, catalog, placer, sweeper)
 
 
 def main() -> None:
     settings = Settings.from_env()
     setup_logging("controller", settings.controller_log_level)
-    catalog = Catalog.load(settings.models_file)
-    controller = Controller(redis_client(settings.redis_url),
-                            make_celery(settings.redis_url, catalog), catalog,
-                            placement=Placement.from_settings(settings))
+    controller = make_controller(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    controller.run(settings.controller_interval_seconds, stop)
+    controller.run(settings.controller_interval_seconds, settings.sweep_interval_seconds, stop)
 
 
 if __name__ == "__main__":

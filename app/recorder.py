@@ -1,80 +1,281 @@
-"""The gateway's recorder: a Celery worker on the job-events and settle queues that
-writes the workers' events into PostgreSQL, then tells the job's followers; it also runs
-the settle, payment-receipt and webhook tasks. Workers never touch the database.
+"""The gateway's recorder: reads what operators' workers say (each operator's events
+stream, signed: tasks/envelope.py), believes only what checks out, has the arbiter
+(tasks/control.py) decide, and records the decision through the journal (PostgreSQL,
+followers, webhooks). Workers never touch the database.
 
     python -m app.recorder
 
-RECORDER_METRICS_PORT (0: off) serves its Prometheus metrics on RECORDER_METRICS_ADDR
-(127.0.0.1).
+A message is dropped, logged and counted when it is unsigned or signed by an unknown or
+revoked operator, when it does not parse, or when it is about an attempt another worker
+claimed. A message that fails for any other reason (the database or the media store
+away, a bug) stays pending in its stream and is tried again with backoff; one that still
+fails after MAX_TRIES is parked (names.PARKED_EVENTS, GET /admin/events/parked, and the
+genai_recorder_parked_total counter), never silently dropped. Several recorders share
+the work (a consumer group); one that dies leaves its pending messages to the others.
+
+RECORDER_METRICS_PORT (0: off) serves its Prometheus metrics on RECORDER_METRICS_ADDR.
 """
+
+from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
+import time
 
-from sqlalchemy.exc import OperationalError
+from prometheus_client import Counter
+from pydantic import ValidationError
+from redis.exceptions import ResponseError
 
-from app import metrics, settle, webhooks
+from app import settle
+from app.dispatcher import Dispatcher
+from app.journal import Journal
+from app.operators import OperatorKeys
 from app.settings import Settings
 from app.store import db
-from app.store.jobs import apply_event
 from app.store.media import MediaLinks, MediaStore
-from tasks import live, logs, metrics_server, names
+from tasks import control, envelope, live, logs, metrics_server, names
 from tasks.catalog import Catalog
 from tasks.celery_app import make_celery
 from tasks.connections import redis_client
-from tasks.messages import WorkerEvent
-from tasks.status import FINAL_STATUSES, JobStatus
+from tasks.control import Claimant
+from tasks.messages import PaymentReceipt, SlotStarted, WorkerEvent
+from tasks.status import FINAL_STATUSES, PROGRESS, REQUEUED, JobStatus
 
 log = logging.getLogger(__name__)
+GROUP = "recorder"
+BATCH = 100
+BLOCK_MS = 500
+MAX_TRIES = 12  # about five minutes of backoff
+BACKOFF_CAP_SECONDS = 30.0
+ORPHANED_MS = 60_000  # a message pending this long with a recorder that died is taken over
+
+REFUSED = Counter("genai_operator_messages_refused", "Operators' messages the recorder "
+                  "did not believe or did not apply, by reason", ["operator", "reason"])
+PARKED = Counter("genai_recorder_parked", "Messages the recorder could not apply and kept "
+                 "aside after retrying them")
+
+
+class Refused(Exception):
+    """A message not to believe, or about an attempt that is not its sender's."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def operator_of_stream(stream: str) -> int:
+    return int(stream.rsplit("-", 1)[1])
 
 
 class Recorder:
-    def __init__(self, settings: Settings, celery):
-        self.sessions = db.make_sessionmaker(settings.database_url)
+    def __init__(self, settings: Settings, celery, redis=None, sessions=None):
+        self.sessions = sessions or db.make_sessionmaker(settings.database_url)
+        self.redis = redis or redis_client(settings.redis_url)
         self.media = MediaStore(settings.media_dir, settings.media_secret)
-        self.redis = redis_client(settings.redis_url)
+        links = MediaLinks(settings.public_base_url, self.media, settings.media_url_ttl_seconds)
+        self.journal = Journal(self.sessions, self.redis, self.media, links)
+        self.dispatcher = Dispatcher(self.sessions, self.redis, celery, self.journal)
         self.celery = celery
-        self.links = MediaLinks(settings.public_base_url, self.media,
-                                settings.media_url_ttl_seconds)
+        self.keys = OperatorKeys(self.sessions, settings.operator_keys_secret.encode())
+        self.settler = settle.Settler(self.sessions, None, None, celery)
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+        self._grouped: set[str] = set()
+        self._retries: dict[tuple[str, str], tuple[int, float]] = {}  # -> (tries, due)
 
-    def apply(self, raw: dict) -> str:
-        """Applies one worker event to its job; returns the job's status after, or
-        'ignored' (an unknown job, or one already final)."""
-        event = WorkerEvent.model_validate(raw)
-        with db.transaction(self.sessions) as session:
-            job = apply_event(session, event, self.media)
-            status = job.status if job is not None else None
-            if job is not None:
-                webhooks.notify(self.celery, job, status, self.links)
-        if event.status == JobStatus.SUCCEEDED and event.payment:
-            # Also when the event is ignored as a repeat: a crash between the commit above
-            # and this send must not lose the payment. Settling is idempotent by job.
-            settle.request(self.celery, event)
-        if status is None:
-            log.info("event %s for job %s ignored (unknown or final)", event.status,
-                     event.job_id)
-            return "ignored"
-        if status in FINAL_STATUSES:
-            metrics.observe_final(job)  # once per job: a repeat leaves `job` None
-        if status != JobStatus.STARTED:
-            # After the commit: a follower that hears this reads the final row.
-            live.publish(self.redis, event.job_id, {"event": status})
-        return status
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        last_orphan_check = 0.0
+        while not stop.is_set():
+            try:
+                streams = self._streams()
+                if time.monotonic() - last_orphan_check > ORPHANED_MS / 4000:
+                    self._take_orphans(streams)
+                    last_orphan_check = time.monotonic()
+                self._retry_due()
+                if streams:
+                    read = self.redis.xreadgroup(GROUP, self.consumer,
+                                                 {s: ">" for s in streams},
+                                                 count=BATCH, block=BLOCK_MS)
+                    for stream, entries in self._entries(read):
+                        for entry_id, fields in entries:
+                            self._attempt(stream, entry_id, fields)
+                else:
+                    stop.wait(BLOCK_MS / 1000)
+            except Exception:  # Redis away for a moment: nothing is lost, read again
+                log.warning("recorder pass failed; trying again", exc_info=True)
+                stop.wait(1.0)
+
+    def _streams(self) -> list[str]:
+        streams = [names.operator_events(operator_id) for operator_id in self.keys.active()]
+        for stream in streams:
+            if stream not in self._grouped:
+                try:
+                    self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+                except ResponseError as exc:  # BUSYGROUP: made before
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+                self._grouped.add(stream)
+        return streams
+
+    @staticmethod
+    def _entries(read):
+        """XREADGROUP's answer as (stream, [(id, fields)])."""
+        for stream, entries in read or []:
+            yield _text(stream), [(_text(i), f) for i, f in entries if f is not None]
+
+    def _take_orphans(self, streams: list[str]) -> None:
+        """Messages a dead recorder left pending: this one takes them."""
+        for stream in streams:
+            _, claimed, *_ = self.redis.xautoclaim(stream, GROUP, self.consumer,
+                                                   min_idle_time=ORPHANED_MS, count=BATCH)
+            for entry_id, fields in claimed:
+                if fields is not None:
+                    self._attempt(stream, _text(entry_id), fields)
+
+    def _retry_due(self) -> None:
+        now = time.monotonic()
+        for (stream, entry_id), (_, due) in list(self._retries.items()):
+            if due > now:
+                continue
+            found = self.redis.xrange(stream, entry_id, entry_id)
+            if not found:
+                self._retries.pop((stream, entry_id), None)
+                continue
+            self._attempt(stream, entry_id, found[0][1])
+
+    def _attempt(self, stream: str, entry_id: str, fields: dict) -> None:
+        try:
+            self.handle(stream, fields)
+        except Refused as refused:
+            operator = str(operator_of_stream(stream))
+            REFUSED.labels(operator, refused.reason).inc()
+            self.redis.hincrby(names.OPERATOR_REFUSALS, f"{operator}:{refused.reason}", 1)
+            log.warning("operator %s: message %s refused: %s", operator, entry_id, refused)
+        except Exception as exc:
+            tries = self._retries.get((stream, entry_id), (0, 0.0))[0] + 1
+            if tries < MAX_TRIES:
+                delay = min(BACKOFF_CAP_SECONDS, 0.5 * 2 ** (tries - 1))
+                self._retries[(stream, entry_id)] = (tries, time.monotonic() + delay)
+                log.warning("message %s of %s failed (try %d), again in %.1fs: %s",
+                            entry_id, stream, tries, delay, exc)
+                return
+            self._park(stream, entry_id, fields, exc)
+        self._retries.pop((stream, entry_id), None)
+        with self.redis.pipeline() as pipe:
+            pipe.xack(stream, GROUP, entry_id)
+            pipe.xdel(stream, entry_id)
+            pipe.execute()
+
+    def _park(self, stream: str, entry_id: str, fields: dict, exc: Exception) -> None:
+        log.error("message %s of %s parked after %d tries: %r", entry_id, stream, MAX_TRIES,
+                  exc)
+        PARKED.inc()
+        self.redis.xadd(names.PARKED_EVENTS, {**fields, "stream": stream, "entry": entry_id,
+                                              "error": repr(exc)[:2000], "at": str(time.time())})
+
+    # -- one message ---------------------------------------------------------------------
+
+    def handle(self, stream: str, fields: dict) -> None:
+        """Applies one message of an operator's stream; raises Refused when it is not to
+        be believed or applied, anything else when it should be tried again."""
+        operator_id = operator_of_stream(stream)
+        try:
+            message = envelope.Envelope.opened(fields, self.keys.key_for)
+        except envelope.BadEnvelope as exc:
+            raise Refused("unauthenticated", str(exc)) from None
+        if message.operator_id != operator_id:
+            raise Refused("wrong_stream", f"signed by operator {message.operator_id}")
+        if message.kind == envelope.JOB:
+            self._job_event(operator_id, self._parse(WorkerEvent, message))
+        elif message.kind == envelope.SLOT:
+            self._slot_started(operator_id, self._parse(SlotStarted, message))
+        elif message.kind == envelope.RECEIPT:
+            receipt = self._parse(PaymentReceipt, message)
+            self.settler.receipt(receipt.job_id, receipt.results, self.keys.address_of(operator_id))
+        else:
+            raise Refused("unknown_kind", message.kind)
+
+    @staticmethod
+    def _parse(model, message: envelope.Envelope):
+        try:
+            parsed = model.model_validate_json(message.body)
+            return parsed.with_blobs(message.blobs) if isinstance(parsed, WorkerEvent) else parsed
+        except (ValidationError, ValueError) as exc:
+            raise Refused("malformed", str(exc)[:300]) from None
+
+    def _job_event(self, operator_id: int, event: WorkerEvent) -> None:
+        claimant = Claimant(operator_id, event.worker, event.boot)
+        if event.status == PROGRESS:
+            self._progress(claimant, event)
+        elif event.status == JobStatus.STARTED:
+            self._check(control.claim(self.redis, event.job_id, event.attempt, claimant,
+                                      time.time()))
+            self.journal.record(event, operator_id)
+        elif event.status == REQUEUED:
+            if not self.dispatcher.requeue(event.job_id, claimant, event.attempt,
+                                           event.error or "requeued", asked_by_claimant=True):
+                raise Refused("not_claimant", f"requeue of job {event.job_id}")
+        elif event.status in FINAL_STATUSES:
+            event = self._usable(event)
+            self._check(control.finish(self.redis, event.job_id, event.attempt, claimant,
+                                       JobStatus(event.status), event.error, time.time()))
+            self.journal.record(event, operator_id)
+            if event.status == JobStatus.SUCCEEDED and event.payment:
+                # Also when recorded before: a crash between the commit and this send
+                # must not lose the payment. Settling is idempotent by job.
+                settle.request(self.celery, event)
+        else:
+            raise Refused("malformed", f"status {event.status!r}")
+
+    @staticmethod
+    def _check(verdict: str) -> None:
+        if verdict == control.OK:
+            return
+        if verdict == control.CLAIMED:
+            raise Refused("not_claimant")
+        if verdict in (control.STALE, control.UNKNOWN):
+            raise Refused(verdict)
+        raise Refused("already_final", verdict)
+
+    def _usable(self, event: WorkerEvent) -> WorkerEvent:
+        """A success whose outputs this gateway cannot store or answer with is the
+        worker's failure, not a message to retry forever."""
+        if event.status == JobStatus.SUCCEEDED and not all(
+                self.media.accepts(output.content_type) for output in event.outputs):
+            return event.model_copy(update={"status": JobStatus.FAILED, "outputs": [],
+                                            "payment": None,
+                                            "error": "The worker's result could not be used."})
+        return event
+
+    def _progress(self, claimant: Claimant, event: WorkerEvent) -> None:
+        found = control.read(self.redis, event.job_id)
+        if (found is None or found.state != JobStatus.STARTED or found.claimant != claimant
+                or found.attempt != event.attempt):
+            return  # late, or not the claimant's: nothing to tell followers
+        live.record_progress(self.redis, event.job_id, event.step or 0, event.total or 0)
+
+    def _slot_started(self, operator_id: int, started: SlotStarted) -> None:
+        """A worker process that restarted under its name: what its predecessor claimed
+        is lost, now, rather than when the heartbeat would have said so."""
+        for job_id, (claimant, attempt) in control.running(self.redis).items():
+            if (claimant.operator_id == operator_id and claimant.worker == started.worker
+                    and claimant.boot != started.boot):
+                self.dispatcher.lost(job_id, claimant, attempt,
+                                     f"worker {started.worker} restarted")
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def make_recorder_celery(settings: Settings):
+    """The recorder's Celery app: the settle and payment-receipt tasks."""
     catalog = Catalog.load(settings.models_file) if os.path.exists(settings.models_file) else None
     celery = make_celery(settings.redis_url, catalog, settings.max_job_seconds)
-    recorder = Recorder(settings, celery)
-
-    # While PostgreSQL is away, events wait and are retried: none is lost.
-    @celery.task(name=names.JOB_EVENT, autoretry_for=(OperationalError,), max_retries=None,
-                 retry_backoff=1, retry_backoff_max=30, retry_jitter=False)
-    def job_event(raw: dict) -> str:
-        return recorder.apply(raw)
-
-    settle.register(celery, recorder.sessions, catalog)
-    webhooks.register(celery, settings.webhook_secret)
+    settle.register(celery, db.make_sessionmaker(settings.database_url), catalog)
     return celery
 
 
@@ -83,12 +284,17 @@ def main() -> None:
     logs.setup("recorder", settings.recorder_log_level)
     logs.connect_celery()
     metrics_server.serve(settings.recorder_metrics_port, settings.recorder_metrics_addr)
+    if not settings.operator_keys_secret:
+        raise SystemExit("set OPERATOR_KEYS_SECRET: operators' messages are checked with it")
     celery = make_recorder_celery(settings)
-    queues = (names.EVENTS_QUEUE, names.SETTLE_QUEUE, names.WEBHOOK_QUEUE)
+    stop = threading.Event()
+    recorder = Recorder(settings, celery)
+    threading.Thread(target=recorder.run, args=(stop,), name="events", daemon=True).start()
     celery.worker_main(["worker", "--pool=threads", "--concurrency=4",
-                        f"--queues={','.join(queues)}", "--hostname=recorder@%h",
+                        f"--queues={names.SETTLE_QUEUE}", "--hostname=recorder@%h",
                         "--without-mingle", "--without-gossip",
                         f"--loglevel={settings.recorder_log_level}"])
+    stop.set()
 
 
 if __name__ == "__main__":

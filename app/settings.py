@@ -58,7 +58,25 @@ class Settings:
     max_active_jobs_per_key: int = 100
     fallback_gateway_url: str = ""
     fallback_api_key: str = ""
+    # Each API key's webhook signing secret is derived from it (app/webhooks.py).
     webhook_secret: str = ""
+    # Networks (CIDR, comma-separated) webhooks may reach although not public.
+    webhook_allow_private: str = ""
+    webhook_concurrency: int = 32
+    # One key's deliveries in flight at once: its slow receivers hold up only its own.
+    webhook_per_key_concurrency: int = 4
+    webhook_timeout_seconds: float = 10.0  # in all, per attempt
+    webhook_max_response_bytes: int = 65536
+    webhook_max_attempts: int = 8
+    webhook_backoff_seconds: float = 1.0  # the first retry's; doubled each time, to 600
+    webhooks_log_level: str = "INFO"
+    webhooks_metrics_port: int = 0
+    # Operators' signing keys are derived from it (app/operators.py): nothing secret is
+    # stored per operator.
+    operator_keys_secret: str = ""
+    # The broker as operators' processes reach it (the REDIS_URL `operators create`
+    # prints, with the operator's user); REDIS_URL when empty.
+    operator_redis_url: str = ""
     # The gateway's public address, for URLs in webhooks (no request to take it from).
     public_base_url: str = "http://127.0.0.1:8935/"
     # Payments: the chain, and who pays (the gateway's address; its key stays out).
@@ -69,6 +87,9 @@ class Settings:
     recorder_metrics_addr: str = "127.0.0.1"
     recorder_log_level: str = "INFO"
     controller_interval_seconds: float = 1.0
+    # The sweep (app/sweeper.py): how often, and how old a job must be to be looked at.
+    sweep_interval_seconds: float = 5.0
+    sweep_grace_seconds: float = 30.0
     controller_log_level: str = "INFO"
     placement_target_wait_seconds: float = 30.0
     placement_idle_seconds: float = 600.0
@@ -107,6 +128,19 @@ class Settings:
             fallback_gateway_url=env.str("FALLBACK_GATEWAY_URL"),
             fallback_api_key=env.secret("FALLBACK_API_KEY") or "",
             webhook_secret=env.secret("WEBHOOK_SECRET") or "",
+            webhook_allow_private=env.str("WEBHOOK_ALLOW_PRIVATE"),
+            webhook_concurrency=env.int("WEBHOOK_CONCURRENCY", d.webhook_concurrency),
+            webhook_per_key_concurrency=env.int("WEBHOOK_PER_KEY_CONCURRENCY",
+                                                d.webhook_per_key_concurrency),
+            webhook_timeout_seconds=env.float("WEBHOOK_TIMEOUT_SECONDS", d.webhook_timeout_seconds),
+            webhook_max_response_bytes=env.int("WEBHOOK_MAX_RESPONSE_BYTES",
+                                               d.webhook_max_response_bytes),
+            webhook_max_attempts=env.int("WEBHOOK_MAX_ATTEMPTS", d.webhook_max_attempts),
+            webhook_backoff_seconds=env.float("WEBHOOK_BACKOFF_SECONDS", d.webhook_backoff_seconds),
+            webhooks_log_level=env.str("WEBHOOKS_LOGLEVEL", d.webhooks_log_level),
+            webhooks_metrics_port=env.int("WEBHOOKS_METRICS_PORT", d.webhooks_metrics_port),
+            operator_keys_secret=env.secret("OPERATOR_KEYS_SECRET") or "",
+            operator_redis_url=env.str("OPERATOR_REDIS_URL"),
             public_base_url=env.str("PUBLIC_BASE_URL", d.public_base_url),
             chain=ChainEndpoint.configured(env.str("CHAIN_RPC_URL"),
                                            env.str("TICKET_BROKER_ADDRESS")),
@@ -117,6 +151,8 @@ class Settings:
             controller_interval_seconds=env.float("CONTROLLER_INTERVAL_SECONDS",
                                                   d.controller_interval_seconds),
             controller_log_level=env.str("CONTROLLER_LOGLEVEL", d.controller_log_level),
+            sweep_interval_seconds=env.float("SWEEP_INTERVAL_SECONDS", d.sweep_interval_seconds),
+            sweep_grace_seconds=env.float("SWEEP_GRACE_SECONDS", d.sweep_grace_seconds),
             placement_target_wait_seconds=env.float("PLACEMENT_TARGET_WAIT_SECONDS",
                                                     d.placement_target_wait_seconds),
             placement_idle_seconds=env.float("PLACEMENT_IDLE_SECONDS", d.placement_idle_seconds),

@@ -105,10 +105,13 @@ class Settler:
         payment = sender.issue(params, count)
         return ledger.record_settlement(session, job.id, fee, payment, credit, credit_after)
 
-    def receipt(self, job_id: str, results: list[dict]) -> int:
-        """The operator's verdicts on a job's tickets (accepted, rejected and why, winning)."""
+    def receipt(self, job_id: str, results: list[dict], recipient: str | None) -> int:
+        """An operator's verdicts on its tickets of a job (accepted, rejected and why,
+        winning); the tickets of other recipients are not its to speak of."""
+        if recipient is None:
+            return 0
         with db.transaction(self.sessions) as session:
-            return ledger.apply_receipt(session, job_id, results)
+            return ledger.apply_receipt(session, job_id, results, recipient)
 
 
 def register(celery, sessions, catalog: Catalog | None) -> Settler:
@@ -120,5 +123,4 @@ def register(celery, sessions, catalog: Catalog | None) -> Settler:
     options = dict(autoretry_for=RETRYABLE, retry_backoff=True, max_retries=10)
     # Once per job, its outcome ("settled", tickets issued) is kept for whoever asks.
     method_task(celery, settler.settle, name=names.SETTLE, ignore_result=False, **options)
-    method_task(celery, settler.receipt, name=names.PAYMENT_RECEIPT, **options)
     return settler

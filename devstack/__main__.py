@@ -57,6 +57,29 @@ def ensure_key(env: dict, path: Path, name: str, admin: bool) -> None:
     path.chmod(0o600)
 
 
+def ensure_operator(env: dict, path: Path) -> dict:
+    """The demo's operator (its Redis user and key), made once and kept in a file:
+    the environment of the worker and redeemer."""
+    from app import operators
+    from app.store.db import make_sessionmaker, transaction
+    from tasks.connections import redis_client
+
+    redis = redis_client(env["REDIS_URL"])
+    if path.exists():
+        kept = dict(line.split("=", 1) for line in path.read_text().split())
+        user = f"operator-{kept['OPERATOR_ID']}"
+        if redis.execute_command("ACL", "GETUSER", user) is not None:
+            return kept
+    with transaction(make_sessionmaker(env["DATABASE_URL"])) as session:
+        credentials = operators.create(session, redis, env["OPERATOR_KEYS_SECRET"].encode(),
+                                       env["REDIS_URL"], f"dev-{secrets.token_hex(3)}",
+                                       env["OPERATOR_ADDRESS"])
+    lines = credentials.env_lines()
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return dict(line.split("=", 1) for line in lines)
+
+
 def prepare(env: dict) -> None:
     from app.store.db import upgrade_database
     from devstack.tiny import build_missing
@@ -65,6 +88,9 @@ def prepare(env: dict) -> None:
     build_missing(Path(env["MODELS_DIR"]))
     ensure_key(env, RUN / "api_key", "dev", admin=False)
     ensure_key(env, RUN / "admin_key", "dev-admin", admin=True)
+    operator = ensure_operator(env, RUN / "operator.env")
+    env.update(OPERATOR_ID=operator["OPERATOR_ID"], OPERATOR_TOKEN=operator["OPERATOR_TOKEN"],
+               WORKER_REDIS_URL=operator["REDIS_URL"])
 
 
 def main() -> int:
@@ -75,6 +101,9 @@ def main() -> int:
         "MODELS_DIR": os.environ.get("MODELS_DIR", str(RUN / "models")),
         "MEDIA_DIR": os.environ.get("MEDIA_DIR", str(RUN / "media")),
         "MEDIA_SECRET": os.environ.get("MEDIA_SECRET") or secret_file(RUN / "media_secret"),
+        "OPERATOR_KEYS_SECRET": os.environ.get("OPERATOR_KEYS_SECRET")
+        or secret_file(RUN / "operator_keys_secret"),
+        "WEBHOOK_SECRET": os.environ.get("WEBHOOK_SECRET") or secret_file(RUN / "webhook_secret"),
         "GATEWAY_PORT": GATEWAY_PORT,
         # Operating it: the dashboard's cookie key, Flower's login, the gateway's
         # Prometheus files (one per gunicorn worker).

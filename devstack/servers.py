@@ -86,10 +86,12 @@ class Redis:
 
     def start(self) -> None:
         log = open(self.data_dir / "redis.log", "ab")
+        acl_file = self.data_dir / "users.acl"  # operators' users survive a restart
+        acl_file.touch()
         self.proc = subprocess.Popen(
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.data_dir), "--appendonly", "yes", "--save", "",
-             "--protected-mode", "yes"],
+             "--protected-mode", "yes", "--aclfile", str(acl_file)],
             stdout=log, stderr=subprocess.STDOUT,
             # Its own session: Ctrl-C reaches the processes that use Redis, and Redis
             # stops after them, when stop() is called.

@@ -11,6 +11,7 @@ from pathlib import Path
 from devstack.chain import restart_test_chain, start_test_chain
 from devstack.servers import Postgres, Redis, free_port, python_env, wait_for_port
 from tasks.connections import redis_client
+from tasks.names import worker_key
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / ".run" / "models"  # tiny models, built once (they are deterministic)
@@ -52,6 +53,14 @@ class Stack:
             "MEDIA_DIR": str(base / "media"),
             "MEDIA_SECRET": "stack-media-secret",
             "WEBHOOK_SECRET": "stack-webhook-secret",
+            "OPERATOR_KEYS_SECRET": "stack-operator-keys-secret",
+            # The tests' webhook receivers listen on loopback.
+            "WEBHOOK_ALLOW_PRIVATE": "127.0.0.0/8",
+            "WEBHOOK_TIMEOUT_SECONDS": "3",
+            "WEBHOOK_CONCURRENCY": "4",
+            "WEBHOOK_PER_KEY_CONCURRENCY": "2",
+            "SWEEP_GRACE_SECONDS": "3",
+            "SWEEP_INTERVAL_SECONDS": "0.5",
             # Tests poll hard with one key; the limit itself is tested with keys of their own.
             "RATE_LIMIT_PER_MINUTE": "1000000",
             "SECRET_KEY": "stack-secret-key",
@@ -62,6 +71,20 @@ class Stack:
         self.procs: list[subprocess.Popen] = []
         self.redis = redis_client(self.redis_server.url)
         upgrade_database(self.postgres.url)
+        # The workers' operator: its own Redis user and key, as `operators create` makes.
+        self.operator_env = self.create_operator("stack", self.env["OPERATOR_ADDRESS"])
+        self.operator_id = int(self.operator_env["OPERATOR_ID"])
+
+    def create_operator(self, name: str, address: str) -> dict:
+        """A registered operator: the environment of its workers and redeemer."""
+        from app import operators
+        from app.store.db import make_sessionmaker, transaction
+
+        with transaction(make_sessionmaker(self.postgres.url)) as session:
+            credentials = operators.create(session, self.redis,
+                                           self.env["OPERATOR_KEYS_SECRET"].encode(),
+                                           self.redis_server.url, name, address)
+        return dict(line.split("=", 1) for line in credentials.env_lines())
 
     def spawn(self, name: str, args: list[str], extra_env: dict | None = None):
         log = open(self.logs / f"{name}.log", "ab")
@@ -74,17 +97,20 @@ class Stack:
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
 
-    def heartbeat(self, worker_id: str) -> dict | None:
-        raw = self.redis.get(f"worker:{worker_id}")
+    def heartbeat(self, worker_id: str, operator_id: int | None = None) -> dict | None:
+        raw = self.redis.get(worker_key(operator_id or self.operator_id, worker_id))
         return json.loads(raw) if raw else None
 
     def start_worker(self, worker_id: str, *args: str, ready: bool = True,
                      env: dict | None = None):
-        """A real worker slot process; waits until its heartbeat says it consumes."""
+        """A real worker slot process, as the stack's operator unless `env` names
+        another; waits until its heartbeat says it consumes."""
+        env = {**self.operator_env, **(env or {})}
         proc = self.spawn(worker_id, ["-m", "workers.slot", "--name", worker_id,
                                       "--heartbeat", "1", *args], env)
         if ready:
-            wait_for(lambda: proc.poll() is not None or self.heartbeat(worker_id),
+            operator_id = int(env["OPERATOR_ID"])
+            wait_for(lambda: proc.poll() is not None or self.heartbeat(worker_id, operator_id),
                      timeout=120, what=f"worker {worker_id} heartbeat")
             if proc.poll() is not None:
                 raise RuntimeError(self.log(worker_id))
@@ -96,6 +122,9 @@ class Stack:
         self.recorder_metrics_url = f"http://127.0.0.1:{port}/metrics"
         return self.spawn("recorder", ["-m", "app.recorder"],
                           {"RECORDER_METRICS_PORT": str(port)})
+
+    def start_webhooks(self):
+        return self.spawn("webhooks", ["-m", "app.webhooks"])
 
     def start_controller(self):
         return self.spawn("controller", ["-m", "app.controller"],

@@ -10,21 +10,27 @@ from tasks.catalog import Catalog
 from tasks.settings import DEFAULT_MAX_JOB_SECONDS, DEFAULT_MODELS_FILE, DEFAULT_REDIS_URL, Env
 
 
-def queues_for(catalog: Catalog | None) -> list[Queue]:
-    """Every queue, declared up front so Flower shows them even with no consumer."""
-    declared = [Queue(names.EVENTS_QUEUE), Queue(names.SETTLE_QUEUE), Queue(names.WEBHOOK_QUEUE)]
-    if catalog is None:
-        return declared
-    for pipeline in catalog.pipelines():
-        declared.append(Queue(names.cold_queue(pipeline)))
-    for entry in catalog.entries:
-        declared.append(Queue(names.model_queue(entry.pipeline, entry.model_id)))
-    return declared
+def queues_for(catalog: Catalog | None, declare: bool = True) -> list[Queue]:
+    """Every queue, declared up front so Flower shows them even with no consumer. Only
+    the gateway's processes declare them (bind them to the exchange): an operator's
+    user may not write kombu's bindings, which route every publisher's messages."""
+    names_ = [names.SETTLE_QUEUE]
+    if catalog is not None:
+        names_ += [names.cold_queue(pipeline) for pipeline in catalog.pipelines()]
+        names_ += [names.model_queue(e.pipeline, e.model_id) for e in catalog.entries]
+    return [Queue(name, no_declare=not declare) for name in names_]
 
 
 def make_celery(redis_url: str, catalog: Catalog | None = None,
-                max_job_seconds: int = DEFAULT_MAX_JOB_SECONDS) -> Celery:
-    celery = Celery("genai", broker=redis_url, backend=redis_url)
+                max_job_seconds: int = DEFAULT_MAX_JOB_SECONDS, operator_side: bool = False,
+                own_queues: tuple[str, ...] = ()) -> Celery:
+    """The app of the gateway's processes, or (operator_side) of an operator's: its
+    workers declare no queue, take no remote control command (the pidbox is a broadcast
+    any worker's user could write) and keep no results. `own_queues`: queues outside the
+    catalog that this process consumes (a slot's own, a redeemer's payments queue)."""
+    celery = Celery("genai", broker=redis_url, backend=None if operator_side else redis_url)
+    queues = queues_for(catalog, declare=not operator_side)
+    queues += [Queue(name, no_declare=operator_side) for name in own_queues]
     # polling_interval: how soon a worker sees a queue it was told to consume (add_consumer
     # after an on-demand load), 1 s by default.
     visibility = {"visibility_timeout": max_job_seconds + 300, "polling_interval": 0.1}
@@ -38,8 +44,8 @@ def make_celery(redis_url: str, catalog: Catalog | None = None,
         # more Redis writes and keep their keys for a day.
         task_ignore_result=True,
         result_expires=24 * 3600,
-        task_queues=queues_for(catalog),
-        task_default_queue=names.EVENTS_QUEUE,
+        task_queues=queues,
+        task_default_queue=names.SETTLE_QUEUE,
         # A GPU job is long and precious: ack after it ran, take one at a time, and give
         # it back to the queue when the process running it dies.
         task_acks_late=True,
@@ -56,6 +62,7 @@ def make_celery(redis_url: str, catalog: Catalog | None = None,
         worker_enable_soft_shutdown_on_idle=True,
         worker_soft_shutdown_timeout=max_job_seconds,
         worker_hijack_root_logger=False,
+        worker_enable_remote_control=not operator_side,
     )
     return celery
 

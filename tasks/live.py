@@ -1,11 +1,12 @@
-"""A job's live state in Redis: pub/sub events for followers (written by workers and the
-recorder, read by the gateway) and a hash with the latest progress."""
+"""A job's live state in Redis, written by the gateway's recorder from what the job's
+worker reported, read by the gateway's HTTP side: pub/sub events for followers and a
+hash with the latest progress."""
 
 import json
 import time
 
-from tasks.names import job_channel, job_control_key, job_progress_key
-from tasks.status import FINAL_STATUSES
+from tasks.names import job_channel, job_progress_key
+from tasks.status import FINAL_STATUSES, PROGRESS
 
 PROGRESS_TTL_SECONDS = 24 * 3600
 
@@ -14,19 +15,16 @@ def publish(redis, job_id: str, event: dict) -> None:
     redis.publish(job_channel(job_id), json.dumps(event))
 
 
-def report_progress(redis, job_id: str, step: int, total: int) -> str | None:
-    """Stores and publishes a step, and returns the job's control state (canceled?):
-    one round trip per step."""
-    fraction = round(step / total, 4) if total else 1.0
+def record_progress(redis, job_id: str, step: int, total: int) -> None:
+    """Stores and publishes a step, in one round trip."""
+    fraction = round(min(max(step / total, 0.0), 1.0), 4) if total else 1.0
     key = job_progress_key(job_id)
-    event = {"event": "progress", "step": step, "total": total, "progress": fraction}
+    event = {"event": PROGRESS, "step": step, "total": total, "progress": fraction}
     with redis.pipeline() as pipe:
         pipe.hset(key, mapping={"step": step, "total": total, "progress": fraction})
         pipe.expire(key, PROGRESS_TTL_SECONDS)
         pipe.publish(job_channel(job_id), json.dumps(event))
-        pipe.hget(job_control_key(job_id), "state")
-        state = pipe.execute()[-1]
-    return state.decode() if state else None
+        pipe.execute()
 
 
 def read_progress(redis, job_id: str) -> dict | None:

@@ -29,38 +29,76 @@ TEXT = "text/plain; charset=utf-8"
 
 
 class Output(BaseModel):
-    data: str  # base64
+    """One output of a job. Its bytes travel beside the event's JSON (a blob of the
+    operator's signed envelope, tasks/envelope.py), never inside it."""
+
+    data: bytes = Field(b"", exclude=True, repr=False)
     content_type: str
     seed: int
     nsfw: bool = False
+    size: int = 0  # of data, said in the JSON so the recorder can check the blob
 
     @classmethod
     def from_bytes(cls, data: bytes, content_type: str, seed: int, nsfw: bool = False):
-        return cls(data=encode_bytes(data), content_type=content_type, seed=seed, nsfw=nsfw)
+        return cls(data=data, content_type=content_type, seed=seed, nsfw=nsfw, size=len(data))
 
     @classmethod
     def from_text(cls, text: str, seed: int):
         return cls.from_bytes(text.encode(), TEXT, seed)
 
     def raw(self) -> bytes:
-        return decode_bytes(self.data)
+        return self.data
 
 
 class WorkerEvent(BaseModel):
-    """A change of a job's state reported by a worker (or the controller, for a worker
-    it lost) to the gateway's recorder."""
+    """What became of a job, reported by the worker that took it (or, for a worker it
+    lost, by the gateway's controller) to the gateway's recorder."""
 
     job_id: str
-    status: str  # a JobStatus but queued, or REQUEUED (tasks/status.py)
+    status: str  # a JobStatus but queued, PROGRESS or REQUEUED (tasks/status.py)
     at: float
     started_at: float | None = None  # on final events, so history is whole in any order
     worker: str
+    boot: str = ""  # the worker process's incarnation: who claimed the attempt
     attempt: int = 1
     outputs: list[Output] = Field(default_factory=list)
     error: str | None = None
     timings: dict[str, float] = Field(default_factory=dict)
+    step: int | None = None  # progress events: step of total
+    total: int | None = None
     # On succeeded events of a paid operator: its TicketParams (chain.TicketParams.to_dict()).
     payment: dict | None = None
+
+    def with_blobs(self, blobs: tuple[bytes, ...]) -> "WorkerEvent":
+        """The event with its outputs' bytes put back from the envelope's blobs; raises
+        ValueError when they do not match what the event says of them."""
+        if len(blobs) != len(self.outputs):
+            raise ValueError(f"{len(self.outputs)} outputs but {len(blobs)} blobs")
+        for output, blob in zip(self.outputs, blobs):
+            if output.size != len(blob):
+                raise ValueError("an output's size does not match its blob")
+        outputs = [o.model_copy(update={"data": blob}) for o, blob in zip(self.outputs, blobs)]
+        return self.model_copy(update={"outputs": outputs})
+
+    def blobs(self) -> tuple[bytes, ...]:
+        return tuple(output.data for output in self.outputs)
+
+
+class SlotStarted(BaseModel):
+    """A worker process that started: a predecessor of the same name (it died, and its
+    launcher restarted it) lost its claims."""
+
+    worker: str
+    boot: str
+    at: float
+
+
+class PaymentReceipt(BaseModel):
+    """An operator's redeemer's verdicts on a job's tickets: per ticket its sender nonce,
+    a rejection reason or None, and whether it won."""
+
+    job_id: str
+    results: list[dict]
 
 
 def encode_bytes(data: bytes) -> str:

@@ -6,17 +6,13 @@ sides read them from."""
 RUN_JOB = "jobs.run"  # consumed by workers
 LOAD_MODEL = "jobs.load_model"  # placement, sent to one worker's own queue
 UNLOAD_MODEL = "jobs.unload_model"
-JOB_EVENT = "gateway.job_event"  # a worker's event about a job, for the recorder
+SET_CONSUMING = "jobs.set_consuming"  # start or stop taking jobs from a queue
 SETTLE = "gateway.settle"  # pay for a succeeded job
-PAYMENT_RECEIPT = "gateway.payment_receipt"  # an operator's verdicts on its tickets
-DELIVER_WEBHOOK = "gateway.webhook"
 PAYMENT = "operator.payment"  # signed tickets for an operator's redeemer (payments:<address>)
 
 # -- queues ------------------------------------------------------------------------------
 
-EVENTS_QUEUE = "job-events"  # the workers' events, consumed by the recorder
 SETTLE_QUEUE = "settle"  # settlements and payment receipts, consumed by the recorder
-WEBHOOK_QUEUE = "webhooks"
 COLD_SUFFIX = "*"
 
 
@@ -30,10 +26,10 @@ def cold_queue(pipeline: str) -> str:
     return f"{pipeline}:{COLD_SUFFIX}"
 
 
-def worker_queue(worker_id: str) -> str:
+def worker_queue(operator_id: int, worker_id: str) -> str:
     """A queue only this worker consumes: placement commands, and so that Celery never
     falls back to the default queue."""
-    return f"worker.{worker_id}"
+    return f"worker.{operator_id}.{worker_id}"
 
 
 def payments_queue(operator_address: str) -> str:
@@ -42,9 +38,30 @@ def payments_queue(operator_address: str) -> str:
     return f"payments:{operator_address}"
 
 
+# -- operators ---------------------------------------------------------------------------
+# An operator's processes write only keys of their own (its events stream, its slots'
+# heartbeats), each behind its own Redis user (app/operators.py sets the user up).
+
+def operator_user(operator_id: int) -> str:
+    """An operator's Redis user."""
+    return f"operator-{operator_id}"
+
+
+def operator_events(operator_id: int) -> str:
+    """The stream an operator's workers and redeemer append their messages to (signed:
+    tasks/envelope.py); the gateway's recorder reads every operator's."""
+    return f"events:operator-{operator_id}"
+
+
+OPERATOR_EVENTS_PATTERN = "events:operator-*"
+OPERATOR_REFUSALS = "gateway:refusals"  # "<operator id>:<reason>" -> messages refused
+OPERATORS_CHANGED = "gateway:operators-changed"  # a channel: an operator made or revoked
+
+
 # -- a job's keys and channel ------------------------------------------------------------
 
-RUNNING_JOBS = "jobs:running"  # job id -> its claim (worker, attempt, message)
+RUNNING_JOBS = "gateway:running"  # job id -> its claimant (operator, worker, boot, attempt)
+PARKED_EVENTS = "gateway:parked-events"  # messages the recorder could not apply, kept
 
 
 def job_control_key(job_id: str) -> str:
@@ -67,9 +84,16 @@ def job_progress_key(job_id: str) -> str:
 WORKER_KEY_PATTERN = "worker:*"
 
 
-def worker_key(worker_id: str) -> str:
+def worker_key(operator_id: int, worker_id: str) -> str:
     """Redis key of a worker's heartbeat (expires when the worker stops beating)."""
-    return f"worker:{worker_id}"
+    return f"worker:{operator_id}:{worker_id}"
+
+
+def worker_of_key(key: str) -> tuple[int, str]:
+    """(operator id, worker id) from a heartbeat's key: who wrote it is the key's owner,
+    whatever the heartbeat says of itself."""
+    _, operator_id, worker_id = key.split(":", 2)
+    return int(operator_id), worker_id
 
 
 def model_stats_key(pipeline: str, model_id: str) -> str:

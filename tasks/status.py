@@ -19,6 +19,8 @@ class JobStatus(StrEnum):
 
 FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED,
                             JobStatus.ABORTED})
-# Not a status: the history entry of an attempt that was lost (its worker died, or it ran
-# out of memory) and queued again as the next attempt.
+# Not statuses. The history entry of an attempt that was lost (its worker died, or it ran
+# out of memory) and queued again as the next attempt:
 REQUEUED = "requeued"
+# A running job's step, reported by its worker and published to its followers:
+PROGRESS = "progress"

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import text
 
 from devstack.stack import Stack
 from support import TEST_MODELS, make_key
+from tasks.names import worker_key
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +25,10 @@ def stack():
     s = Stack(base, TEST_MODELS)
     yield s
     s.close()
-    shutil.rmtree(base, ignore_errors=True)
+    if os.environ.get("KEEP_STACK"):  # to read the processes' logs after a failure
+        print(f"\nthe stack's folder, kept: {base}")
+    else:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +47,12 @@ def controller(stack):
 
 
 @pytest.fixture(scope="session")
-def gateway(stack, worker, recorder, controller):
+def webhooks(stack):
+    return stack.start_webhooks()
+
+
+@pytest.fixture(scope="session")
+def gateway(stack, worker, recorder, controller, webhooks):
     return stack.start_gateway()
 
 
@@ -105,4 +115,23 @@ def echo_worker(stack, gateway):
     # A killed worker leaves its heartbeat until it expires: drop it, so that no later
     # test routes to a worker that is gone.
     for name in names:
-        stack.redis.delete(f"worker:{name}")
+        stack.redis.delete(worker_key(stack.operator_id, name))
+
+
+@pytest.fixture(autouse=True)
+def invariants_after_a_fault(request):
+    """After every test marked `fault`: each job it made reached one final state, once,
+    and no result file it wrote is orphaned (a temporary one included)."""
+    if request.node.get_closest_marker("fault") is None:
+        yield
+        return
+    import invariants
+
+    stack, sessions = request.getfixturevalue("stack"), request.getfixturevalue("sessions")
+    with sessions() as session:
+        since = session.scalar(text("SELECT now()"))
+    started = invariants.now()
+    yield
+    made = invariants.jobs_since(sessions, since)
+    invariants.assert_jobs_final_exactly_once(sessions, stack.redis, made, timeout=120)
+    invariants.assert_no_orphan_media(sessions, stack.env["MEDIA_DIR"], since=started)

@@ -1,8 +1,7 @@
 """Helpers for tests that run the real stack (devstack.stack): models, jobs, keys."""
 
-import socket
-
 from devstack.stack import wait_for
+from tasks import names
 
 TEST_MODELS = [
     {"pipeline": "text-to-image", "model_id": "tiny/sd", "warm": True, "default": True,
@@ -56,27 +55,23 @@ def make_key(sessions, name="test", role="user", **limits) -> str:
         return create_key(session, name, role, **limits)
 
 
-def set_consuming(celery, worker_id: str, queue: str, consuming: bool) -> None:
-    """Tells a worker to start or stop taking jobs from queue (Celery's add_consumer /
-    cancel_consumer), and waits for its answer. A fresh broker connection, not the pooled
-    one: a fault test may have cut every pooled connection since it was opened."""
-    node = f"{worker_id}@{socket.gethostname()}"
+def set_consuming(stack, worker_id: str, queue: str, consuming: bool) -> None:
+    """Tells a worker of the stack's operator, through its own queue, to start or stop
+    taking jobs from queue, and waits until its heartbeat says it does. A fresh broker
+    connection, not a pooled one: a fault test may have cut every pooled connection."""
+    from tasks.celery_app import make_celery
+
+    celery = make_celery(stack.env["REDIS_URL"])
     with celery.connection_for_write() as connection:
-        command = celery.control.add_consumer if consuming else celery.control.cancel_consumer
-        wait_for(lambda: command(queue, destination=[node], reply=True, timeout=5,
-                                 connection=connection),
-                 timeout=60, what=f"{worker_id} to answer {command.__name__}")
+        celery.send_task(names.SET_CONSUMING, args=[queue, consuming], connection=connection,
+                         queue=names.worker_queue(stack.operator_id, worker_id))
+    wait_for(lambda: (queue in active_queues(stack, worker_id)) == consuming, timeout=60,
+             what=f"{worker_id} to {'consume' if consuming else 'stop consuming'} {queue}")
 
 
-def active_queues(celery, worker_id: str) -> list[str]:
-    """The queues a worker consumes, as it answers Celery's inspect (waits for a reply:
-    a busy machine may answer late)."""
-    with celery.connection_for_write() as connection:  # fresh, as in set_consuming
-        inspect = celery.control.inspect(destination=[f"{worker_id}@{socket.gethostname()}"],
-                                         timeout=5, connection=connection)
-        replies = wait_for(inspect.active_queues, timeout=60,
-                           what=f"{worker_id} to answer inspect")
-    return [q["name"] for queues in replies.values() for q in queues]
+def active_queues(stack, worker_id: str) -> list[str]:
+    """The queues a worker consumes, as its heartbeat says."""
+    return (stack.heartbeat(worker_id) or {}).get("queues", [])
 
 
 def ticket_rows(sessions, job_ids) -> list:

@@ -53,7 +53,7 @@ def test_load_on_demand_then_subscribe_then_evict(http, gateway, auth, stack, ap
     held = models_held(stack)
     assert held["tiny/cold-a"]["ready"] and not held["tiny/cold-a"]["warm"]
     assert held["tiny/cold-a"]["load_seconds"] > 0
-    wait_for(lambda: "text-to-image:tiny/cold-a" in active_queues(app.extensions["celery"], "dyn-slot0"), timeout=30)
+    wait_for(lambda: "text-to-image:tiny/cold-a" in active_queues(stack, "dyn-slot0"), timeout=30)
 
     second = run_job(http, gateway, auth, "tiny/cold-a")
     assert second["status"] == "succeeded" and second["timings"]["load"] == 0
@@ -61,7 +61,7 @@ def test_load_on_demand_then_subscribe_then_evict(http, gateway, auth, stack, ap
     third = run_job(http, gateway, auth, "tiny/cold-b")  # no room for both: a is evicted
     assert third["status"] == "succeeded" and third["timings"]["load"] > 0
     assert set(models_held(stack)) == {"tiny/cold-b"}
-    wait_for(lambda: (q := active_queues(app.extensions["celery"], "dyn-slot0")) and "text-to-image:tiny/cold-a" not in q
+    wait_for(lambda: (q := active_queues(stack, "dyn-slot0")) and "text-to-image:tiny/cold-a" not in q
              and "text-to-image:tiny/cold-b" in q, timeout=30)
 
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from support import job, make_key, submit_echo, wait_for, wait_status
-from app.controller import Controller, Placement
+from app.placement import Placement, Placer
 from tasks.queues import depth
 
 SLOW = {"steps": 400, "step_seconds": 0.05}  # 20 s unless canceled
@@ -149,7 +149,12 @@ def receiver():
     server.shutdown()
 
 
-def test_webhook_is_signed_and_retried(http, gateway, auth, stack, receiver, echo_worker):
+def test_webhook_is_signed_and_retried(http, gateway, auth, api_key, sessions, stack, receiver,
+                                       echo_worker):
+    from app.api.auth import hash_key
+    from app.store.tables import ApiKey
+    from app.webhooks import signing_secret
+
     echo_worker("sched-hook")
     job_id = submit_echo(http, gateway, auth, headers={"X-Webhook-Url": receiver,
                                                        "X-Webhook-Events": "succeeded"})
@@ -159,7 +164,9 @@ def test_webhook_is_signed_and_retried(http, gateway, auth, stack, receiver, ech
     assert body == body2  # the same delivery, retried after the 500
     payload = json.loads(body)
     assert payload["event"] == "succeeded" and payload["job"]["id"] == job_id
-    secret = stack.env["WEBHOOK_SECRET"]
+    with sessions() as session:  # the key's own secret, derived from the gateway's
+        key_id = session.query(ApiKey.id).filter_by(key_hash=hash_key(api_key)).scalar()
+    secret = signing_secret(stack.env["WEBHOOK_SECRET"], key_id, 1)
     mac = hmac.new(secret.encode(), headers["X-Webhook-Timestamp"].encode() + b"." + body,
                    hashlib.sha256).hexdigest()
     assert headers["X-Webhook-Signature"] == f"sha256={mac}"
@@ -178,9 +185,8 @@ def test_placement_adds_a_worker_to_a_busy_model_then_lets_it_go(
     echo_worker("place-warm")  # holds echo warm
     echo_worker("place-dyn", "--models", "", "--dynamic", "echo")  # loads on demand
     ids = [submit_echo(http, gateway, auth, steps=10, step_seconds=0.1) for _ in range(8)]
-    celery = app.extensions["celery"]
-    controller = Controller(stack.redis, celery, app.extensions["catalog"],
-                            placement=Placement(target_wait_seconds=0.5, idle_seconds=1.0))
+    controller = Placer(stack.redis, app.extensions["celery"], app.extensions["catalog"],
+                        Placement(target_wait_seconds=0.5, idle_seconds=1.0))
     decisions = wait_for(lambda: [d for d in controller.place() if d["action"] == "load"],
                          timeout=30, what="a load decision")
     assert decisions[0]["worker"] == "place-dyn" and decisions[0]["model_id"] == "echo"

@@ -79,16 +79,15 @@ def test_canceled_queued_job_never_runs(http, gateway, auth, stack, echo_worker)
     assert "not run: canceled" in stack.log("echo-queue")
 
 
-def test_deadline_passed_before_start_aborts(http, gateway, auth, app, echo_worker):
+def test_deadline_passed_before_start_aborts(http, gateway, auth, stack, echo_worker):
     echo_worker("echo-deadline")
     # The worker stops taking echo jobs for a moment: the job is admitted (the worker is
     # idle) and then waits in the queue past its deadline.
-    celery = app.extensions["celery"]
-    set_consuming(celery, "echo-deadline", "echo:echo", False)
+    set_consuming(stack, "echo-deadline", "echo:echo", False)
     late = submit_echo(http, gateway, auth, headers={"X-Deadline-Seconds": "0.5"})
     submitted = time.time()
     wait_for(lambda: time.time() > submitted + 0.6, what="the deadline to pass")
-    set_consuming(celery, "echo-deadline", "echo:echo", True)
+    set_consuming(stack, "echo-deadline", "echo:echo", True)
     aborted = wait_status(http, gateway, auth, late, ("aborted", "succeeded"))
     assert aborted["status"] == "aborted" and "deadline" in aborted["error"]
     assert statuses(aborted) == ["queued", "aborted"]
@@ -157,7 +156,7 @@ def test_failing_model_is_reported_and_the_worker_serves_the_others(
         broken = next(m for m in mine["models"] if m["model_id"] == "tiny/broken")
         assert broken["ready"] is False and broken["error"]
         assert next(m for m in mine["models"] if m["model_id"] == "echo")["ready"] is True
-        queues = active_queues(app.extensions["celery"], "broken-host")
+        queues = active_queues(stack, "broken-host")
         assert "echo:echo" in queues and "text-to-image:tiny/broken" not in queues
     finally:
         proc.terminate()

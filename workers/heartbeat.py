@@ -15,8 +15,10 @@ MISSED_BEATS = 3
 
 
 class Heartbeat:
-    def __init__(self, redis, worker_id: str, describe, interval: float = 5.0):
+    def __init__(self, redis, operator_id: int, worker_id: str, describe,
+                 interval: float = 5.0):
         self.redis = redis
+        self.key = names.worker_key(operator_id, worker_id)
         self.worker_id = worker_id
         self.describe = describe  # () -> dict, called at every beat
         self.interval = interval
@@ -33,7 +35,7 @@ class Heartbeat:
             state = dict(self.describe(), id=self.worker_id, at=time.time(),
                          interval=self.interval)
             ttl = max(1, int(self.interval * MISSED_BEATS))
-            self.redis.set(names.worker_key(self.worker_id), json.dumps(state), ex=ttl)
+            self.redis.set(self.key, json.dumps(state), ex=ttl)
 
     def start(self) -> None:
         self.beat()
@@ -43,7 +45,7 @@ class Heartbeat:
         with self._lock:
             self._stop.set()
         try:
-            self.redis.delete(names.worker_key(self.worker_id))
+            self.redis.delete(self.key)
         except Exception:  # Redis already gone: the key expires by itself
             log.warning("could not remove heartbeat of %s", self.worker_id)
 

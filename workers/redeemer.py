@@ -19,8 +19,11 @@ from celery import signals
 
 from chain.broker import NETWORK_ERRORS, ChainEndpoint, TicketBroker
 from chain.redeemer import Redeemer
-from tasks import logs, names
+from tasks import envelope, logs, names
 from tasks.celery_app import make_celery, method_task
+from tasks.connections import redis_client
+from tasks.messages import PaymentReceipt
+from workers.events import EventSender
 from workers.redeemer_store import OperatorStore
 from workers.settings import OperatorSettings, RedeemerSettings
 
@@ -51,11 +54,15 @@ def connect_when_up(chain: ChainEndpoint, private_key: str, stop: threading.Even
 def run(settings: RedeemerSettings, operator: OperatorSettings, chain: ChainEndpoint) -> None:
     stop = threading.Event()
     broker = connect_when_up(chain, operator.private_key, stop)
-    celery = make_celery(settings.redis_url)
+    queue = names.payments_queue(operator.address)
+    celery = make_celery(settings.redis_url, operator_side=True, own_queues=(queue,))
     store = OperatorStore.for_operator(settings.store_dir, operator.address)
+    events = EventSender(redis_client(settings.redis_url), settings.identity)
 
     def acknowledge(job_id: str, results: list[dict]) -> None:
-        celery.send_task(names.PAYMENT_RECEIPT, args=[job_id, results], queue=names.SETTLE_QUEUE)
+        """Everything the redeemer tells the gateway goes here: signed, on the
+        operator's own events stream."""
+        events.send(envelope.RECEIPT, PaymentReceipt(job_id=job_id, results=results))
 
     redeemer = Redeemer(operator.recipient, broker, store, acknowledge=acknowledge,
                         max_gas_price=settings.max_gas_price, batch_size=settings.batch_size,
@@ -67,9 +74,8 @@ def run(settings: RedeemerSettings, operator: OperatorSettings, chain: ChainEndp
     signals.worker_ready.connect(lambda **_: loop.start(), weak=False)
     signals.worker_shutdown.connect(lambda **_: stop.set(), weak=False)
     log.info("redeemer for %s: payments from queue %s, winners in %s", operator.address,
-             names.payments_queue(operator.address), store.path)
-    celery.worker_main(["worker", "--pool=threads", "--concurrency=2",
-                        f"--queues={names.payments_queue(operator.address)}",
+             queue, store.path)
+    celery.worker_main(["worker", "--pool=threads", "--concurrency=2", f"--queues={queue}",
                         f"--hostname=redeemer-{operator.address[:10]}@%h", "--without-mingle",
                         "--without-gossip", f"--loglevel={settings.loglevel}"])
 

@@ -1,27 +1,38 @@
-"""What runs inside one worker slot: its models, its heartbeat and the job task."""
+"""What runs inside one worker slot: its models, its heartbeat and the job task.
+
+A job's life here: the delivery is checked against the job's control record (a stale,
+canceled or finished delivery is dropped unread); the slot reports `started`, which the
+gateway applies as this process's claim of the attempt; the model runs while a watch
+thread reports progress and stops the run if the gateway canceled it or handed the
+attempt to someone else; the outcome is reported, signed, and the delivery acked. The
+slot writes nothing of the gateway's but its own events stream and heartbeat."""
 
 import logging
 import os
 import socket
 import time
+import uuid
 
 import redis as redis_lib
 from tqdm import tqdm
 
-from tasks import admission, control, live, names
+from tasks import control, envelope, names
 from tasks.connections import redis_client
+from tasks.control import Claimant
 from tasks.dispatch import send_job
-from tasks.messages import JobMessage, WorkerEvent, decode_bytes
+from tasks.messages import JobMessage, SlotStarted, WorkerEvent, decode_bytes
 from tasks.pipelines import pipeline_spec
-from tasks.status import JobStatus, REQUEUED
+from tasks.status import REQUEUED, JobStatus
 from workers import metrics
 from workers.cache import LoadedModel, ModelCache
+from workers.events import EventSender
 from workers.heartbeat import Heartbeat
 from workers.payments import OperatorPayments
 from workers.settings import SlotSettings
+from workers.watch import JobWatch, WatchedJob
 
 log = logging.getLogger(__name__)
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 # A job that ran out of GPU memory gets one more try, on whichever worker takes it next.
 OOM_ATTEMPTS = 2
 # A job sent back this many times for lack of room fails instead of bouncing forever.
@@ -29,9 +40,10 @@ MAX_DECLINES = 5
 
 
 class JobInterrupted(Exception):
-    """Raised from the step callback to stop a pipeline between two steps."""
+    """Raised from the step callback to stop a pipeline between two steps. A status of
+    None: the outcome is not this run's to report (canceled, or superseded)."""
 
-    def __init__(self, status: str, error: str):
+    def __init__(self, status: str | None, error: str):
         super().__init__(error)
         self.status = status
         self.error = error
@@ -50,18 +62,25 @@ class Runtime:
         self.celery = celery
         self.payments = payments  # None: this operator is not paid
         self.metrics_url = metrics_url
+        # This process's incarnation: a claim of a process that is gone is lost, even
+        # when a new process took the same name.
+        self.claimant = Claimant(settings.operator_id, settings.worker_id, uuid.uuid4().hex)
         self.redis = redis_client(settings.redis_url)
+        self.events = EventSender(self.redis, settings.identity)
         self.cache = ModelCache(settings.models_dir, settings.device, settings.budget_bytes)
         self.current_job: str | None = None
+        self.queues: list[str] = []  # consumed now
+        self.consumer = None  # Celery's consumer, once it runs (workers/slot.py)
         self.gpu = metrics.GpuProbe(None if settings.device.startswith("cuda") else "")
-        self.heartbeat = Heartbeat(self.redis, settings.worker_id, self.describe,
-                                   settings.heartbeat_interval)
+        self.heartbeat = Heartbeat(self.redis, settings.operator_id, settings.worker_id,
+                                   self.describe, settings.heartbeat_interval)
+        self.watch = JobWatch(self.redis, self.events.job_event)
 
     def load_warm(self) -> list[str]:
         """Loads the warm models; returns the queues this slot consumes from the start:
-        those of the warm models that loaded, and the cold queues of its dynamic
-        pipelines."""
-        queues = []
+        its own, those of the warm models that loaded, and the cold queues of its
+        dynamic pipelines."""
+        queues = [names.worker_queue(self.settings.operator_id, self.settings.worker_id)]
         # A progress bar in a terminal (none in a log file: disable=None).
         for pipeline, model_id in tqdm(self.settings.warm, desc="loading warm models",
                                        unit="model", disable=None):
@@ -69,16 +88,25 @@ class Runtime:
             if entry.ready:
                 log.info("warm model %s loaded in %.2fs", model_id, entry.load_seconds)
                 queues.append(names.model_queue(pipeline, model_id))
-        return queues + [names.cold_queue(p) for p in self.settings.dynamic]
+        self.queues = queues + [names.cold_queue(p) for p in self.settings.dynamic]
+        return list(self.queues)
+
+    def announce(self) -> None:
+        """Tells the gateway this process started: a predecessor of the same name that
+        died mid-job lost its claims, and they are requeued at once."""
+        self.events.send(envelope.SLOT, SlotStarted(worker=self.claimant.worker,
+                                                    boot=self.claimant.boot, at=time.time()))
 
     def describe(self) -> dict:
         return {
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "boot": self.claimant.boot,
             "device": self.settings.device,
             "gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "models": [m.describe() for m in self.cache.models.values()],
             "dynamic": self.settings.dynamic,
+            "queues": self.queues,
             "budget_bytes": self.settings.budget_bytes,
             "free_bytes": self.cache.free_bytes(),
             "busy": self.current_job,
@@ -96,95 +124,115 @@ class Runtime:
             log.warning("heartbeat failed", exc_info=True)
 
     def report(self, event: WorkerEvent) -> None:
-        """Durable event for the gateway's recorder, through the broker."""
-        # A short argsrepr: Celery would otherwise render the whole event, outputs and all.
-        self.celery.send_task(names.JOB_EVENT, args=[event.model_dump()],
-                              queue=names.EVENTS_QUEUE,
-                              argsrepr=f"[{event.status} {event.job_id}]")
+        self.events.job_event(event)
 
     # -- the job -------------------------------------------------------------------------
 
     def run_job(self, raw: dict) -> dict:
         job = JobMessage.model_validate(raw)
-        worker = self.settings.worker_id
-        verdict = control.claim(self.redis, job.job_id, job.attempt, worker, raw)
-        if verdict != "ok":
-            # Canceled, finished, or superseded by a later attempt: never run twice.
-            log.info("job %s attempt %d not run: %s", job.job_id, job.attempt, verdict)
-            return {"status": "skipped", "reason": verdict}
-        started = time.time()
-        self._busy(job.job_id)
+        self._busy(job.job_id)  # at once: the gateway's sweep sees the delivery is held
         try:
-            event = self._run_claimed(job, started)
+            verdict = self._may_run(job)
+            if verdict is not None:
+                # Canceled, finished, or another delivery's: never run twice.
+                log.info("job %s attempt %d not run: %s", job.job_id, job.attempt, verdict)
+                return {"status": "skipped", "reason": verdict}
+            event = self._run(job, time.time())
         except NoRoom as reason:
             return self._decline(job, str(reason))
         finally:
+            self.watch.end()
             self._busy(None)
         if event is not None:
-            # Reported before the control record says final: a crash in between re-runs
-            # the job (the recorder keeps the first outcome), never loses it.
             self.report(event)
-            control.finish(self.redis, job.job_id, JobStatus(event.status))
-        return {"status": event.status if event else REQUEUED}
+        return {"status": event.status if event else "dropped"}
 
-    def _run_claimed(self, job: JobMessage, started: float) -> WorkerEvent | None:
-        """Runs a job this slot claimed, from its deadline check to its outcome; None when
-        it was given its next attempt elsewhere (out of memory)."""
-        common = dict(job_id=job.job_id, worker=self.settings.worker_id, attempt=job.attempt,
-                      started_at=started)
+    def _may_run(self, job: JobMessage) -> str | None:
+        """None when this delivery is the job's current attempt, still queued; else why
+        not. The gateway's claim decides in the end: this only saves the work."""
+        found = control.read(self.redis, job.job_id)
+        if found is None:
+            return "unknown"
+        if found.attempt != job.attempt:
+            return "stale"
+        if found.state != JobStatus.QUEUED:
+            return found.state
+        entry = self.settings.catalog.find(job.pipeline, job.model_id)
+        if entry is None:
+            return "not in the catalog"  # this worker loads nothing else, whatever it is told
+        return None
+
+    def _event(self, job: JobMessage, status: str, **fields) -> WorkerEvent:
+        return WorkerEvent(job_id=job.job_id, status=status, at=time.time(),
+                           worker=self.claimant.worker, boot=self.claimant.boot,
+                           attempt=job.attempt, **fields)
+
+    def _run(self, job: JobMessage, started: float) -> WorkerEvent | None:
+        """Runs a delivery this slot may run, from its deadline check to its outcome;
+        None when there is nothing of this run's to report."""
         if job.deadline is not None and started > job.deadline:
-            return WorkerEvent(status=JobStatus.ABORTED, at=started,
-                               **{**common, "started_at": None},
+            return self._event(job, JobStatus.ABORTED,
                                error="The job's deadline passed before it could start.")
         inputs = {name: decode_bytes(data) for name, data in job.inputs.items()}
         params = pipeline_spec(job.pipeline).params(job.params)
-        entry, load_seconds = self._model_for(job, params, inputs)
+        needed = params.request_bytes(inputs, self.settings.request_memory_scale)
+        self._check_room(job, needed)
+        self.report(self._event(job, JobStatus.STARTED, started_at=started))
+        watched = self.watch.begin(job.job_id, job.attempt, self.claimant)
+        entry, load_seconds = self._model_for(job, needed)
         if entry is None:
-            return WorkerEvent(status=JobStatus.FAILED, at=time.time(), **common,
+            return self._event(job, JobStatus.FAILED, started_at=started,
                                error=f"Model {job.model_id} could not be loaded.")
-        self.report(WorkerEvent(status=JobStatus.STARTED, at=started, **common))
-        live.publish(self.redis, job.job_id, {"event": JobStatus.STARTED,
-                                              "worker": self.settings.worker_id})
         timings = {"load": round(load_seconds, 4)}
         if job.enqueued_at is not None:
             timings["wait"] = round(max(0.0, started - job.enqueued_at), 4)
-        return self._execute(job, entry, params, inputs, common, timings)
+        return self._execute(job, entry, params, inputs, watched, started, timings)
 
     def _execute(self, job: JobMessage, entry: LoadedModel, params, inputs: dict[str, bytes],
-                 common: dict, timings: dict) -> WorkerEvent | None:
-        started = time.time()
+                 watched: WatchedJob, started: float, timings: dict) -> WorkerEvent | None:
+        running = time.time()
         try:
-            outputs = entry.runner.run(params, inputs, self._step_callback(job, started))
+            outputs = entry.runner.run(params, inputs, self._step_callback(job, watched, running))
         except JobInterrupted as stop:
-            return WorkerEvent(status=stop.status, at=time.time(), error=stop.error, **common)
+            if stop.status is None:
+                log.info("job %s stopped: %s", job.job_id, stop.error)
+                return None
+            return self._event(job, stop.status, started_at=started, error=stop.error)
         except Exception as exc:
             if _is_out_of_memory(exc):
-                return self._out_of_memory(job, common)
+                return self._out_of_memory(job, started)
             log.exception("job %s failed", job.job_id)
-            return WorkerEvent(status=JobStatus.FAILED, at=time.time(), **common,
+            return self._event(job, JobStatus.FAILED, started_at=started,
                                error=f"{_title(job.pipeline)} pipeline error.")
-        finished = time.time()
-        timings["run"] = round(finished - started, 4)
-        admission.observe(self.redis, job.pipeline, job.model_id, "run", finished - started)
+        if watched.stop is not None:  # decided elsewhere while the last step ran
+            return None
+        timings["run"] = round(time.time() - running, 4)
+        self.watch.report_progress(watched)  # the last step, before the outcome
         # Only a success carries the operator's ticket params: nothing else is paid.
         payment = self.payments.params_for(job.sender) if self.payments else None
-        return WorkerEvent(status=JobStatus.SUCCEEDED, at=finished, outputs=outputs, **common,
+        return self._event(job, JobStatus.SUCCEEDED, started_at=started, outputs=outputs,
                            timings=timings, payment=payment)
 
     # -- models on demand ----------------------------------------------------------------
 
-    def _model_for(self, job: JobMessage, params, inputs: dict[str, bytes]):
+    def _check_room(self, job: JobMessage, needed: int) -> None:
+        """Raises NoRoom, before the job is claimed, when its model or request cannot
+        fit here."""
+        entry = self.cache.get(job.pipeline, job.model_id)
+        if entry is None and job.pipeline not in self.settings.dynamic:
+            raise NoRoom(f"model {job.model_id} is not held here")
+        planned = needed if entry is not None else needed + self.cache.estimate(job.model_id)
+        if self.cache.plan_room(planned, keep=entry) is None:
+            raise NoRoom(f"{planned} bytes do not fit")
+
+    def _model_for(self, job: JobMessage, needed: int):
         """The loaded model for the job, loading it on demand when this slot is dynamic.
-        Raises NoRoom when the model or the request cannot fit here. Returns (model or
-        None if it failed to load, load seconds)."""
-        needed = params.request_bytes(inputs, self.settings.request_memory_scale)
+        Returns (model or None if it failed to load, load seconds)."""
         entry = self.cache.get(job.pipeline, job.model_id)
         if entry is not None:
             metrics.cache_hit(job.pipeline, job.model_id)
             self._make_room(needed, keep=entry)
             return entry, 0.0
-        if job.pipeline not in self.settings.dynamic:
-            raise NoRoom(f"model {job.model_id} is not held here")
         metrics.cache_miss(job.pipeline, job.model_id)
         entry = self._load_on_demand(job.pipeline, job.model_id, needed)
         return (entry if entry.ready else None), entry.load_seconds
@@ -206,18 +254,19 @@ class Runtime:
             self.cache.models.pop((pipeline, model_id), None)
             return entry
         log.info("model %s loaded on demand in %.2fs", model_id, entry.load_seconds)
-        admission.observe(self.redis, pipeline, model_id, "load", entry.load_seconds)
         self._consume(names.model_queue(pipeline, model_id), True)
         self.heartbeat.beat()
         return entry
 
-    # -- placement (tasks from the controller, run between jobs) -------------------------
+    # -- commands on this slot's own queue (the controller's placement, and tests) -------
 
     def load_model(self, pipeline: str, model_id: str) -> str:
         if self.cache.get(pipeline, model_id) is not None:
             return "held"
         if pipeline not in self.settings.dynamic:
             return "not dynamic"
+        if self.settings.catalog.find(pipeline, model_id) is None:
+            return "not in the catalog"
         try:
             return "loaded" if self._load_on_demand(pipeline, model_id).ready else "failed"
         except NoRoom:
@@ -231,26 +280,33 @@ class Runtime:
         self.heartbeat.beat()
         return "unloaded"
 
+    def set_consuming(self, queue: str, consuming: bool) -> str:
+        """Starts or stops taking jobs from a queue (holding a worker still, in tests and
+        benchmarks); the heartbeat says which queues it consumes."""
+        self._consume(queue, consuming)
+        self.heartbeat.beat()
+        return "consuming" if consuming else "not consuming"
+
     def _evict(self, model: LoadedModel) -> None:
         self._consume(names.model_queue(model.pipeline, model.model_id), False)
         self.cache.evict(model)
 
     def _consume(self, queue: str, start: bool) -> None:
-        """Starts or stops consuming a model's queue. The command goes through the
-        broker and this worker applies it once the current job is done."""
-        control_api = self.celery.control
-        command = control_api.add_consumer if start else control_api.cancel_consumer
-        command(queue, destination=[self.settings.hostname], reply=False)
+        """Starts or stops consuming a queue, in this process: Celery's consumer applies
+        it once the current task returns (the solo pool runs tasks in its loop)."""
+        if start and queue not in self.queues:
+            self.queues.append(queue)
+        elif not start and queue in self.queues:
+            self.queues.remove(queue)
+        if self.consumer is not None:
+            apply = self.consumer.add_task_queue if start else self.consumer.cancel_task_queue
+            self.consumer.call_soon(apply, queue)
 
     def _decline(self, job: JobMessage, reason: str) -> dict:
-        """Sends the job back for a worker with more room, or fails it after too many."""
-        if not control.release(self.redis, job.job_id):
-            return {"status": "skipped", "reason": "canceled"}
+        """Sends the job back, unclaimed, for a worker with more room, or fails it after
+        too many declines."""
         if job.declines + 1 >= MAX_DECLINES:
-            self.report(WorkerEvent(job_id=job.job_id, status=JobStatus.FAILED, at=time.time(),
-                                    worker=self.settings.worker_id, attempt=job.attempt,
-                                    error="No worker has room for this job."))
-            control.finish(self.redis, job.job_id, JobStatus.FAILED)
+            self.report(self._event(job, JobStatus.FAILED, error="No worker has room for this job."))
             return {"status": JobStatus.FAILED}
         log.info("job %s declined (%s); sent back", job.job_id, reason)
         send_job(self.celery, job.model_copy(update={"declines": job.declines + 1}))
@@ -258,32 +314,29 @@ class Runtime:
 
     # -- stopping a job ------------------------------------------------------------------
 
-    def _step_callback(self, job: JobMessage, started: float):
-        """Reports progress, and stops the job between two steps when it was canceled
-        or has run past its time limit."""
+    def _step_callback(self, job: JobMessage, watched: WatchedJob, started: float):
+        """Records progress (the watch reports it), and stops the job between two steps
+        when the gateway decided otherwise or it ran past its time limit. No network."""
 
         def on_step(step: int, total: int) -> None:
-            if live.report_progress(self.redis, job.job_id, step, total) == JobStatus.CANCELED:
-                raise JobInterrupted(JobStatus.CANCELED, "The job was canceled.")
+            watched.step, watched.total = step, total
+            if watched.stop is not None:
+                raise JobInterrupted(*watched.stop)
             if job.time_limit is not None and time.time() - started > job.time_limit:
                 raise JobInterrupted(JobStatus.FAILED,
                                      f"The job ran past its time limit of {job.time_limit:g}s.")
 
         return on_step
 
-    def _out_of_memory(self, job: JobMessage, common: dict) -> WorkerEvent | None:
-        """Frees what the failed run held, then gives the job one more try elsewhere."""
+    def _out_of_memory(self, job: JobMessage, started: float) -> WorkerEvent:
+        """Frees what the failed run held, then asks for one more try elsewhere (the
+        gateway requeues the job as its next attempt), or fails it."""
         log.warning("job %s ran out of memory on attempt %d", job.job_id, job.attempt)
         self.cache.release_memory()
         if job.attempt < OOM_ATTEMPTS:
-            attempt = control.retry(self.redis, job.job_id)
-            if attempt > 0:
-                self.report(WorkerEvent(status=REQUEUED, at=time.time(), **common,
-                                        error="GPU out of memory; retrying."))
-                send_job(self.celery, job.model_copy(update={"attempt": attempt}))
-                return None
-        return WorkerEvent(status=JobStatus.FAILED, at=time.time(), error="GPU out of memory.",
-                           **common)
+            return self._event(job, REQUEUED, started_at=started,
+                                error="GPU out of memory; retrying.")
+        return self._event(job, JobStatus.FAILED, started_at=started, error="GPU out of memory.")
 
 
 def _is_out_of_memory(exc: Exception) -> bool:

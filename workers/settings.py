@@ -18,6 +18,22 @@ from tasks.pipelines import PIPELINES
 from tasks.settings import (
     DEFAULT_HEARTBEAT_SECONDS, DEFAULT_MODELS_DIR, DEFAULT_MODELS_FILE, DEFAULT_REDIS_URL, Env,
 )
+from workers.events import OperatorIdentity
+
+NO_IDENTITY = ("OPERATOR_ID and OPERATOR_TOKEN are not set: `flask --app app operators create "
+               "--name NAME --address 0x...` on the gateway prints them, with the REDIS_URL "
+               "of this operator's Redis user.")
+
+
+def operator_identity(env: Env) -> OperatorIdentity:
+    """This operator's id and signing key; a worker or redeemer cannot run without."""
+    operator_id, token = env.str("OPERATOR_ID"), env.secret("OPERATOR_TOKEN")
+    if not operator_id or not token:
+        raise SystemExit(NO_IDENTITY)
+    try:
+        return OperatorIdentity(int(operator_id), bytes.fromhex(token))
+    except ValueError:
+        raise SystemExit("OPERATOR_ID must be a number and OPERATOR_TOKEN hex: " + NO_IDENTITY)
 
 
 def chain_endpoint(env: Env) -> ChainEndpoint | None:
@@ -59,6 +75,7 @@ class RedeemerSettings:
     store_dir: str
     chain: ChainEndpoint | None
     operator: OperatorSettings | None
+    identity: OperatorIdentity
     max_gas_price: int | None = None  # no redemption above this gas price (wei)
     batch_size: int = 20
     max_wait: float = 3600.0
@@ -72,6 +89,7 @@ class RedeemerSettings:
         return cls(redis_url=env.str("REDIS_URL", DEFAULT_REDIS_URL),
                    store_dir=env.str("REDEEMER_DIR", ".run/redeemer"),
                    chain=chain_endpoint(env), operator=OperatorSettings.from_env(env),
+                   identity=operator_identity(env),
                    max_gas_price=int(gas_cap) if gas_cap else None,
                    batch_size=env.int("REDEEM_BATCH_SIZE", 20),
                    max_wait=env.float("REDEEM_MAX_WAIT_SECONDS", 3600.0),
@@ -82,6 +100,7 @@ class RedeemerSettings:
 @dataclass(frozen=True)
 class SlotSettings:
     worker_id: str
+    identity: OperatorIdentity
     redis_url: str
     catalog: Catalog
     models_dir: Path
@@ -100,8 +119,12 @@ class SlotSettings:
     operator: OperatorSettings | None = None
 
     @property
+    def operator_id(self) -> int:
+        return self.identity.operator_id
+
+    @property
     def hostname(self) -> str:
-        """The Celery node name, which remote control commands are addressed to."""
+        """The Celery node name (Flower shows it)."""
         return f"{self.worker_id}@{socket.gethostname()}"
 
 
@@ -170,7 +193,8 @@ def slot_settings(argv=None, env: Env | None = None) -> SlotSettings:
     # The launcher tells each slot how many slots share its GPU.
     slots_per_gpu = env.int("WORKER_SLOTS_PER_GPU", DEFAULT_SLOTS_PER_GPU)
     return SlotSettings(
-        worker_id=args.name, redis_url=args.redis_url, catalog=catalog,
+        worker_id=args.name, identity=operator_identity(env), redis_url=args.redis_url,
+        catalog=catalog,
         models_dir=Path(args.models_dir), device=device, warm=warm,
         heartbeat_interval=args.heartbeat, dynamic=dynamic,
         budget_bytes=memory_budget(args.memory_budget_gb, device, slots_per_gpu),

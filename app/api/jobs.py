@@ -1,20 +1,23 @@
 """Following a job: GET /jobs/<id>, its server-sent events, and cancel."""
 
 import json
+import time
 
 from flask import Blueprint, Response, request, stream_with_context
 
 from app import extensions as ext, metrics
 from app.api.auth import authenticate
 from app.api.errors import ApiError
+from app.journal import Journal
 from app.store import jobs
 from app.store.tables import Job
-from app.webhooks import notify
 from tasks import control, live
+from tasks.messages import WorkerEvent
 from tasks.status import FINAL_STATUSES, JobStatus
 
 bp = Blueprint("jobs", __name__)
 KEEPALIVE_SECONDS = 15.0
+RECHECK_SECONDS = 2.0
 
 
 def owned_job(job_id: str) -> Job:
@@ -40,18 +43,19 @@ def get_job(job_id: str):
 
 @bp.post("/jobs/<job_id>/cancel")
 def cancel(job_id: str):
-    """A queued job never runs; a running one stops at its next step. Never charged."""
+    """A queued job never runs; a running one stops at its next step. Never charged.
+    The job's control record decides: a cancel that comes after the job ended (or that
+    loses the race with its end) answers 409 with what the job became."""
     job = owned_job(job_id)
-    session = ext.session()
-    control.cancel(ext.redis(), job.id)
-    canceled = jobs.cancel_job(session, job.id)
-    session.commit()
-    if canceled is None:
-        raise ApiError(409, f"The job already {session.get(Job, job_id).status}.")
-    live.publish(ext.redis(), job.id, {"event": JobStatus.CANCELED})
-    metrics.canceled(canceled)
-    notify(ext.celery(), canceled, JobStatus.CANCELED, ext.media_links(request.host_url))
-    return job_view(canceled)
+    applied, found = control.cancel(ext.redis(), job.id)
+    if not applied:
+        raise ApiError(409, f"The job already {found}.")
+    ext.session().close()
+    journal = Journal(ext.sessions(), ext.redis(), ext.media(), ext.media_links(request.host_url))
+    journal.record(WorkerEvent(job_id=job.id, status=JobStatus.CANCELED, at=time.time(),
+                               worker=""))
+    metrics.canceled(job)
+    return job_view(ext.session().get(Job, job_id))
 
 
 def sse(event: str, data: dict) -> str:
@@ -70,26 +74,31 @@ def events(job_id: str):
     snapshot = job_view(job)
     ext.session().close()
 
-    def final(job_id: str) -> str:
+    def final() -> str | None:
+        """The final event, when the job is final in the database."""
         with sessions() as session:
             view = jobs.public_view(session.get(Job, job_id), links, None)
-        return sse(view["status"], view)
+        return sse(view["status"], view) if view["status"] in FINAL_STATUSES else None
 
     def stream():
         try:
             yield sse(snapshot["status"], snapshot)
             if snapshot["status"] in FINAL_STATUSES:
                 return
+            quiet_since = time.monotonic()
             while True:
-                event = follower.next(KEEPALIVE_SECONDS)
-                if event is None:
-                    yield ": keepalive\n\n"
+                event = follower.next(RECHECK_SECONDS)
+                if event is not None and not live.is_final_event(event):
+                    yield sse(event.pop("event"), event)
                     continue
-                if live.is_final_event(event):
-                    yield final(job_id)
+                # A final event, or silence: the database says (an event published
+                # while Redis reconnected, or by a recorder that died, is not heard).
+                if (answer := final()) is not None:
+                    yield answer
                     return
-                name = event.pop("event")
-                yield sse(name, event)
+                if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+                    yield ": keepalive\n\n"
+                    quiet_since = time.monotonic()
         finally:
             follower.close()
 

@@ -11,8 +11,7 @@
 
 import time
 from dataclasses import dataclass
-from urllib.parse import urlparse
-
+from app import destinations
 from app.api.errors import ApiError
 from tasks.status import JobStatus
 
@@ -36,8 +35,8 @@ class JobOptions:
         return time.time() + self.deadline_seconds if self.deadline_seconds else None
 
     @classmethod
-    def from_headers(cls, headers, max_job_seconds: float) -> "JobOptions":
-        webhook_url = webhook(headers.get("X-Webhook-Url"))
+    def from_headers(cls, headers, max_job_seconds: float, webhook_allowed=()) -> "JobOptions":
+        webhook_url = webhook(headers.get("X-Webhook-Url"), webhook_allowed)
         return cls(
             respond_async="respond-async" in headers.get("Prefer", ""),
             deadline_seconds=seconds(headers, "X-Deadline-Seconds", 24 * 3600),
@@ -75,12 +74,15 @@ def idempotency_key(value: str | None) -> str | None:
     return value
 
 
-def webhook(url: str | None) -> str | None:
+def webhook(url: str | None, allowed) -> str | None:
+    """The webhook's URL, refused at once when it names no public address (the
+    delivery checks what its name resolves to)."""
     if url is None:
         return None
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:
-        raise ApiError(400, "X-Webhook-Url must be an http(s) URL.")
+    try:
+        destinations.check_literal(url, allowed)
+    except destinations.ForbiddenDestination as exc:
+        raise ApiError(400, f"X-Webhook-Url {exc}.")
     return url
 
 

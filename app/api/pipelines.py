@@ -12,14 +12,13 @@ from flask import Blueprint, request
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app import extensions as ext, metrics
+from app import destinations, extensions as ext, metrics
 from app.api import fallback, limits, routing
 from app.api.auth import authenticate
 from app.api.errors import ApiError, ValidationFailed
 from app.api.options import PRIORITIES, JobOptions
 from app.store import jobs
 from app.store.tables import ApiKey, Job
-from app.webhooks import notify
 from tasks import live
 from tasks.admission import estimate_wait
 from tasks.discovery import live_workers
@@ -87,7 +86,8 @@ def submit(key: ApiKey, pipeline: str, req: PipelineRequest, uploads: dict[str, 
     settings = ext.settings()
     req.check(Limits(settings.max_image_side, settings.max_steps,
                      settings.max_images_per_request))
-    options = JobOptions.from_headers(request.headers, settings.max_job_seconds)
+    options = JobOptions.from_headers(request.headers, settings.max_job_seconds,
+                                      destinations.parse_allowed(settings.webhook_allow_private))
     model_id = resolve_model(pipeline, req)
     fingerprint = request_fingerprint(pipeline, model_id, req, uploads)
     if options.idempotency_key:
@@ -103,17 +103,16 @@ def submit(key: ApiKey, pipeline: str, req: PipelineRequest, uploads: dict[str, 
         if refused.status != 503 or options.respond_async or not fallback.enabled(settings):
             raise
         return forwarded(key, pipeline, model_id, req, uploads, options, fingerprint)
-    job, created = create_job(key, pipeline, model_id, req, uploads, options, fingerprint,
+    job, message = create_job(key, pipeline, model_id, req, uploads, options, fingerprint,
                               queue)
     bind_job(job.id)  # this request's log lines are about this job from here on
-    if not created:  # the same Idempotency-Key, committed a moment before by a twin
+    if message is None:  # the same Idempotency-Key, committed a moment before by a twin
         return answer(job, options)
-    inputs = {name: upload.data for name, upload in uploads.items()}
     if options.respond_async:
-        enqueue_or_withdraw(job, inputs, options)
+        enqueue_or_withdraw(job, message)
         return async_answer(job)
     with live.Follower(ext.redis(), job.id) as follower:
-        enqueue_or_withdraw(job, inputs, options)
+        enqueue_or_withdraw(job, message)
         return wait_and_answer(job.id, follower)
 
 
@@ -172,8 +171,10 @@ def admit(pipeline: str, model_id: str, options: JobOptions) -> str:
 
 def create_job(key, pipeline, model_id, req, uploads, options: JobOptions, fingerprint,
                queue):
-    """Commits the job queued, or finds the twin a request with the same Idempotency-Key
-    committed a moment before; (job, whether this request made it)."""
+    """Commits the job queued, with its message in its outbox row and the webhook
+    delivery it owes, so that whatever happens after the commit, the controller can
+    publish it. (job, its message), or (the twin a request with the same
+    Idempotency-Key committed a moment before, None)."""
     job = jobs.new_job(key.id, pipeline, model_id, req.worker_params(),
                        req.billable_units(uploads), queue)
     job.priority = options.priority
@@ -184,27 +185,29 @@ def create_job(key, pipeline, model_id, req, uploads, options: JobOptions, finge
     job.webhook_events = options.webhook_events
     session = ext.session()
     session.add(job)
+    message = jobs.job_message(job, {name: u.data for name, u in uploads.items()},
+                               options.deadline, options.time_limit,
+                               PRIORITIES[options.priority], ext.settings().gateway_address)
+    jobs.keep_message(job, message)
+    jobs.owe_webhook(job, JobStatus.QUEUED, ext.media_links(request.host_url))
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
-        return idempotent_job(key, options.idempotency_key, fingerprint), False
+        return idempotent_job(key, options.idempotency_key, fingerprint), None
     limits.count_job(ext.redis(), key)
-    return job, True
+    return job, message
 
 
-def enqueue_or_withdraw(job: Job, inputs: dict[str, bytes], options: JobOptions) -> None:
+def enqueue_or_withdraw(job: Job, message) -> None:
     try:
-        jobs.enqueue(ext.celery(), ext.redis(), job, inputs, deadline=options.deadline,
-                     time_limit=options.time_limit, priority=PRIORITIES[options.priority],
-                     sender=ext.settings().gateway_address)
+        jobs.enqueue(ext.celery(), ext.redis(), message)
     except Exception:
         log.exception("enqueue of job %s failed", job.id)
         session = ext.session()
         session.delete(session.merge(job))
         session.commit()
         raise ApiError(503, "The job queue is unavailable; try again.", {"Retry-After": "5"})
-    notify(ext.celery(), job, JobStatus.QUEUED, ext.media_links(request.host_url))
 
 
 def forwarded(key, pipeline, model_id, req, uploads, options, fingerprint):

@@ -7,7 +7,8 @@ from flask.cli import AppGroup
 from sqlalchemy import select, update
 
 from app import extensions as ext
-from app.api.auth import create_key
+from app.api.auth import create_key, hash_key
+from app.webhooks import signing_secret
 from app.store.db import transaction
 from app.store.jobs import now
 from app.store.tables import ApiKey
@@ -23,14 +24,36 @@ keys = AppGroup("keys", help="API keys.")
 @click.option("--daily-quota", type=int, help="jobs a day (default: no quota)")
 def create(name: str, admin: bool, out: str | None, rate_limit: int | None,
            daily_quota: int | None):
-    """Create a key; it is printed once and stored only as a hash."""
+    """Create a key; it is printed once (last) and stored only as a hash, after the
+    secret that signs its webhooks."""
     with transaction(ext.sessions()) as session:
         key = create_key(session, name, "admin" if admin else "user", rate_limit,
                          daily_quota)
+        row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+        _echo_webhook_secret(row)
     if out:
         Path(out).write_text(key + "\n")
         Path(out).chmod(0o600)
     click.echo(key)
+
+
+@keys.command("rotate-webhook-secret")
+@click.argument("key_id", type=int)
+def rotate_webhook_secret(key_id: int):
+    """A new secret for the key's webhooks (printed once); the old one stops at once."""
+    with transaction(ext.sessions()) as session:
+        row = session.get(ApiKey, key_id)
+        if row is None:
+            raise click.UsageError(f"no key {key_id}")
+        row.webhook_generation += 1
+        _echo_webhook_secret(row)
+
+
+def _echo_webhook_secret(row: ApiKey) -> None:
+    secret = ext.settings().webhook_secret
+    if secret:
+        click.echo(f"webhook signing secret: "
+                   f"{signing_secret(secret, row.id, row.webhook_generation or 1)}")
 
 
 @keys.command("list")

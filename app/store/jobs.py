@@ -7,11 +7,11 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import object_session
 
 from app.store.media import MediaLinks, MediaStore
-from app.store.tables import Job, JobHistory
+from app.store.tables import Job, JobHistory, JobOutbox, WebhookDelivery
 from tasks import control
 from tasks.dispatch import send_job
 from tasks.messages import TEXT, JobMessage, Output, WorkerEvent, encode_bytes
@@ -36,17 +36,41 @@ def new_job(api_key_id: int, pipeline: str, model_id: str, params: dict, units: 
     return job
 
 
-def enqueue(celery, redis, job: Job, inputs: dict[str, bytes], deadline: float | None,
-            time_limit: float, priority: int, sender: str | None) -> None:
-    """`sender`: the address the gateway signs tickets with, for which the worker's
-    operator writes its ticket params; None when the gateway pays no one."""
-    message = JobMessage(job_id=job.id, pipeline=job.pipeline, model_id=job.model_id,
-                         queue=job.queue, params=job.params, deadline=deadline,
-                         time_limit=time_limit, enqueued_at=time.time(), priority=priority,
-                         inputs={k: encode_bytes(v) for k, v in inputs.items()},
-                         sender=sender)
-    control.init(redis, job.id)
-    send_job(celery, message)
+def job_message(job: Job, inputs: dict[str, bytes], deadline: float | None,
+                time_limit: float, priority: int, sender: str | None) -> JobMessage:
+    """What the worker gets. `sender`: the address the gateway signs tickets with, for
+    which the worker's operator writes its ticket params; None when it pays no one."""
+    return JobMessage(job_id=job.id, pipeline=job.pipeline, model_id=job.model_id,
+                      queue=job.queue, params=job.params, deadline=deadline,
+                      time_limit=time_limit, enqueued_at=time.time(), priority=priority,
+                      inputs={k: encode_bytes(v) for k, v in inputs.items()}, sender=sender)
+
+
+def keep_message(job: Job, message: JobMessage) -> None:
+    """The job's outbox row, in the transaction that makes the job (JobOutbox)."""
+    object_session(job).add(JobOutbox(job_id=job.id, message=message.model_dump()))
+
+
+def kept_message(session, job_id: str) -> JobMessage | None:
+    row = session.get(JobOutbox, job_id)
+    return JobMessage.model_validate(row.message) if row is not None else None
+
+
+def owe_webhook(job: Job, status: str, links: MediaLinks) -> None:
+    """A webhook delivery, in the transaction that records the state change, when the
+    job asked for this event: a crash after the commit loses none (app/webhooks.py
+    delivers them)."""
+    if job.webhook_url and status in (job.webhook_events or []):
+        object_session(job).add(WebhookDelivery(
+            job_id=job.id, api_key_id=job.api_key_id, url=job.webhook_url, event=status,
+            payload={"event": status, "job": public_view(job, links, None)},
+            status="pending", attempts=0, next_attempt_at=now()))
+
+
+def enqueue(celery, redis, message: JobMessage) -> None:
+    """Publishes a job's first attempt: its control record, then its message."""
+    if control.init(redis, message.job_id, message.deadline, message.time_limit, time.time()):
+        send_job(celery, message)
 
 
 def _history(job: Job, status: str, at: datetime, detail: dict | None) -> None:
@@ -55,13 +79,16 @@ def _history(job: Job, status: str, at: datetime, detail: dict | None) -> None:
     object_session(job).add(JobHistory(job_id=job.id, status=status, at=at, detail=detail))
 
 
-def apply_event(session, event: WorkerEvent, media: MediaStore) -> Job | None:
-    """Applies a worker's event under a row lock. Returns the job when its state changed."""
+def apply_event(session, event: WorkerEvent, media: MediaStore,
+                operator_id: int | None) -> Job | None:
+    """Applies an event the arbiter (tasks/control.py) accepted, under a row lock.
+    Returns the job when its state changed; None when it was already final (a repeat)."""
     job = session.scalar(select(Job).where(Job.id == event.job_id).with_for_update())
     if job is None or job.status in FINAL_STATUSES:
         return None
     at = from_unix(event.at)
-    job.worker = event.worker
+    job.worker = event.worker or job.worker
+    job.operator_id = operator_id or job.operator_id
     job.attempts = max(job.attempts, event.attempt)
     if event.status == JobStatus.STARTED:
         _mark_started(job, event, at)
@@ -91,6 +118,8 @@ def _finish(job: Job, event: WorkerEvent, at: datetime, media: MediaStore) -> No
     job.finished_at = at
     job.timings = event.timings or None
     _history(job, event.status, at, {"worker": event.worker, "error": event.error})
+    # Final: nothing will publish or requeue it again.
+    object_session(job).execute(delete(JobOutbox).where(JobOutbox.job_id == job.id))
 
 
 def _result(job_id: str, outputs: list[Output], media: MediaStore) -> dict:
@@ -114,18 +143,6 @@ def finish_elsewhere(job: Job, where: str, answer: dict) -> None:
     job.result = answer
     job.started_at = job.finished_at = at
     _history(job, JobStatus.SUCCEEDED, at, {"ran_on": where})
-
-
-def cancel_job(session, job_id: str) -> Job | None:
-    """Marks a job canceled unless it is already final; None when it was."""
-    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
-    if job is None or job.status in FINAL_STATUSES:
-        return None
-    at = now()
-    job.status = JobStatus.CANCELED
-    job.finished_at = at
-    _history(job, JobStatus.CANCELED, at, None)
-    return job
 
 
 def render_result(result: dict | None, links: MediaLinks) -> dict | None:

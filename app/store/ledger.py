@@ -205,14 +205,15 @@ def mark_sent(session, job_id: str) -> None:
         ticket.status = SENT
 
 
-def apply_receipt(session, job_id: str, results: list[dict]) -> int:
+def apply_receipt(session, job_id: str, results: list[dict], recipient: str) -> int:
     """The operator's verdicts ({sender_nonce, rejection, winning}) on a job's tickets.
     Informational (the operator could lie). The first verdict stands: a copy delivered twice
     comes back 'replayed', which says nothing of the first; and the chain's word (redeemed)
     outranks the operator's. A receipt may come before the tickets are marked sent."""
     by_nonce = {int(r["sender_nonce"]): r for r in results}
     changed = 0
-    for ticket in session.scalars(select(TicketRecord).where(TicketRecord.job_id == job_id)):
+    for ticket in session.scalars(select(TicketRecord).where(TicketRecord.job_id == job_id,
+                                                             TicketRecord.recipient == recipient)):
         result = by_nonce.get(ticket.sender_nonce)
         if result is None or ticket.status not in (ISSUED, SENT):
             continue

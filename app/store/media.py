@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.messages import TEXT
+
 EXTENSIONS = {"image/png": ".png", "video/mp4": ".mp4", "image/jpeg": ".jpg",
               "application/json": ".json"}
 CONTENT_TYPES = {ext: ctype for ctype, ext in EXTENSIONS.items()}
@@ -26,6 +28,12 @@ class MediaStore:
         self.directory = Path(directory)
         self.secret = secret.encode()
         self.directory.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def accepts(content_type: str) -> bool:
+        """Whether a result of this type can be stored and served (or is the answer's
+        text itself)."""
+        return content_type in EXTENSIONS or content_type == TEXT
 
     def name_for(self, job_id: str, index: int, content_type: str) -> str:
         digest = hmac.new(self.secret, f"{job_id}/{index}".encode(), hashlib.sha256)

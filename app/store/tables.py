@@ -33,6 +33,23 @@ class ApiKey(Base):
     # None: the gateway's defaults (RATE_LIMIT_PER_MINUTE; no daily quota).
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
     daily_job_quota: Mapped[int | None] = mapped_column(Integer)
+    # The key's webhook signing secret is derived from the gateway's secret, the key's id
+    # and this generation (nothing secret at rest); rotating it bumps the generation.
+    webhook_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class Operator(Base):
+    """A GPU operator the gateway trusts to take jobs: its workers reach Redis as its own
+    user and sign what they say with its key (app/operators.py)."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    address: Mapped[str] = mapped_column(String(42))  # who its tickets pay
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Job(Base):
@@ -70,9 +87,44 @@ class Job(Base):
     webhook_events: Mapped[list | None] = mapped_column(JsonColumn)
     # Where it ran when not on our workers (the fallback gateway's URL).
     ran_on: Mapped[str | None] = mapped_column(Text)
+    # The operator whose worker's outcome was recorded.
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
 
     history: Mapped[list["JobHistory"]] = relationship(
         back_populates="job", order_by="JobHistory.at", cascade="all, delete-orphan")
+
+
+class JobOutbox(Base):
+    """A job's message (inputs included), written in the transaction that makes the job
+    and kept until the job is final: whatever happens between the commit and the
+    publish, the controller can publish it, and requeue a lost attempt from it."""
+
+    __tablename__ = "job_outbox"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    message: Mapped[dict] = mapped_column(JsonColumn)  # tasks.messages.JobMessage
+
+
+class WebhookDelivery(Base):
+    """One event of a job to POST to its webhook: written with the state change it
+    reports, delivered (and retried) by the webhooks process."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    url: Mapped[str] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict] = mapped_column(JsonColumn)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
 
 
 class JobHistory(Base):

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from devstack.servers import free_port
-from tasks.names import model_stats_key
+from tasks.names import model_stats_key, worker_key
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +23,6 @@ def ops_worker(stack, gateway, request):
     yield SimpleNamespace(name=name, proc=proc, metrics_url=f"http://127.0.0.1:{port}/metrics")
     proc.terminate()
     proc.wait(30)
-    stack.redis.delete(f"worker:{name}", stats)
+    stack.redis.delete(worker_key(stack.operator_id, name), stats)
     if saved is not None:
         stack.redis.restore(stats, 0, saved)

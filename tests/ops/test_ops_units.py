@@ -125,6 +125,7 @@ def test_slot_collector_exports_gpu_models_and_busy():
 
 def test_warm_loading_shows_a_progress_bar_in_a_terminal(monkeypatch, tmp_path):
     from tasks.catalog import Catalog, ModelEntry
+    from workers.events import OperatorIdentity
     from workers.runtime import Runtime, SlotSettings
 
     class Terminal(io.StringIO):
@@ -134,10 +135,10 @@ def test_warm_loading_shows_a_progress_bar_in_a_terminal(monkeypatch, tmp_path):
     terminal = Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     catalog = Catalog([ModelEntry(pipeline="echo", model_id="echo", warm=True)])
-    settings = SlotSettings(worker_id="unit-slot0", redis_url="redis://127.0.0.1:1/0",
-                            catalog=catalog, models_dir=tmp_path, device="cpu",
-                            warm=[("echo", "echo")])
-    assert Runtime(settings, celery=None).load_warm() == ["echo:echo"]
+    settings = SlotSettings(worker_id="unit-slot0", identity=OperatorIdentity(1, b"k"),
+                            redis_url="redis://127.0.0.1:1/0", catalog=catalog,
+                            models_dir=tmp_path, device="cpu", warm=[("echo", "echo")])
+    assert Runtime(settings, celery=None).load_warm() == ["worker.1.unit-slot0", "echo:echo"]
     assert "loading warm models" in terminal.getvalue() and "1/1" in terminal.getvalue()
 
 

@@ -7,6 +7,7 @@ import pytest
 from eth_account import Account
 
 from devstack.devchain import DEV_PRIVATE_KEYS
+from tasks.names import worker_key
 from workers.redeemer_store import OperatorStore
 
 GAS_KEY = DEV_PRIVATE_KEYS[3]  # pays the redemptions' gas, so the operator's balance moves only by payouts
@@ -25,7 +26,10 @@ def operator(stack, recorder, tmp_path_factory, module_name):
     other test's echo jobs land on a paid worker. Gives the address, the redeemer's store
     and the redeemer's process name (stack.log reads its log)."""
     address = Account.create().address
-    env = {"OPERATOR_ADDRESS": address, "OPERATOR_SECRET": f"{module_name}-test-operator-secret-0123456"}
+    # A registered operator of its own: its Redis user's payments queue is its address's.
+    env = {**stack.create_operator(f"pay-{module_name}", address), "OPERATOR_ADDRESS": address,
+           "OPERATOR_SECRET": f"{module_name}-test-operator-secret-0123456"}
+    operator_id = int(env["OPERATOR_ID"])
     store_dir = tmp_path_factory.mktemp("redeemer")
     worker, redeemer = f"pay-echo-{module_name}", f"pay-redeemer-{module_name}"
     procs = [
@@ -36,12 +40,12 @@ def operator(stack, recorder, tmp_path_factory, module_name):
         stack.spawn(f"pay-watcher-{module_name}", ["-m", "app.watcher"], {"WATCHER_INTERVAL_SECONDS": "0.3"}),
     ]
     yield SimpleNamespace(address=address, store=OperatorStore.for_operator(store_dir, address),
-                          redeemer=redeemer)
+                          redeemer=redeemer, operator_id=operator_id, env=env)
     for proc in procs:
         proc.terminate()
     for proc in procs:
         proc.wait(15)
-    stack.redis.delete(f"worker:{worker}")
+    stack.redis.delete(worker_key(operator_id, worker))
 
 
 @pytest.fixture(scope="module")

@@ -124,9 +124,14 @@ def test_receipts_record_the_operators_verdicts(stack, sessions, operator, make_
     settler.settle(job_id, "pay-w1", params_for(Account.from_key(key).address))
     nonces = [t["sender_nonce"] for t in sent.sent[0][1][1]["tickets"]]
     settler.receipt(job_id, [{"sender_nonce": nonces[0], "rejection": None, "winning": True},
-                             {"sender_nonce": nonces[1], "rejection": "replayed", "winning": False}])
+                             {"sender_nonce": nonces[1], "rejection": "replayed", "winning": False}],
+                    address)
     # A second delivery's verdict ('replayed') does not undo the first.
-    settler.receipt(job_id, [{"sender_nonce": nonces[0], "rejection": "replayed", "winning": False}])
+    settler.receipt(job_id, [{"sender_nonce": nonces[0], "rejection": "replayed", "winning": False}],
+                    address)
+    # Another operator may not speak of this one's tickets.
+    settler.receipt(job_id, [{"sender_nonce": nonces[2], "rejection": "expired", "winning": False}],
+                    Account.create().address)
     with sessions() as session:
         rows = {t.sender_nonce: t for t in session.query(ledger.TicketRecord).filter_by(job_id=job_id)}
     assert (rows[nonces[0]].status, rows[nonces[0]].winning) == (ledger.ACCEPTED, True)
