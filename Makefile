@@ -6,7 +6,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench deps clean-run chromium redis
+.PHONY: run test bench deps clean-run chromium redis dashboard-picture
 
 deps: $(STAMP) node_modules/.installed chromium redis
 
@@ -45,6 +45,11 @@ test: deps
 
 bench: deps
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The README's picture of the dashboard, taken by its test in headless Chromium.
+dashboard-picture: deps
+	DASHBOARD_PICTURE=$(CURDIR)/docs/dashboard.png $(PY) -m pytest -q \
+	  tests/ops/test_ops_dashboard.py::test_dashboard_in_chromium_shows_live_numbers
 
 clean-run:
 	rm -rf .run

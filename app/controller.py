@@ -120,6 +120,9 @@ def main() -> None:
     settings = Settings.from_env()
     setup_logging("controller", settings.controller_log_level)
     controller = make_controller(settings)
+    log.info("controller: a pass every %gs, a sweep every %gs of jobs older than %gs",
+             settings.controller_interval_seconds, settings.sweep_interval_seconds,
+             settings.sweep_grace_seconds)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from app import metrics
+from app.api.limits import job_ended
 from app.store import db
 from app.store.jobs import apply_event, owe_webhook
 from app.store.media import MediaLinks, MediaStore
@@ -39,6 +40,7 @@ class Journal:
         if status != JobStatus.QUEUED:
             live.publish(self.redis, event.job_id, {"event": status})
         if status in FINAL_STATUSES:
+            job_ended(self.redis, job.api_key_id, job.id)
             metrics.observe_final(job)
             self._observe(job)
         return status

@@ -18,6 +18,8 @@ workers' (workers/metrics.py): each process exports its own.
 
 import logging
 import os
+import threading
+import time
 
 from flask import request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter
@@ -74,15 +76,44 @@ def canceled(job) -> None:
 
 
 class GatewayCollector:
-    """The network's state, read when Prometheus scrapes. A source that is down is
-    reported by genai_source_up and left out, never fails the scrape."""
+    """The network's state, read from PostgreSQL and Redis at most once every
+    `refresh_seconds` (in the background, after the first), so that a scrape costs a
+    copy of what was read, however often it comes. A source that is down is reported by
+    genai_source_up and left out, never fails the scrape."""
 
-    def __init__(self, sessions, redis, catalog):
+    def __init__(self, sessions, redis, catalog, refresh_seconds: float = 15.0,
+                 clock=time.monotonic):
         self.sessions = sessions
         self.redis = redis
         self.catalog = catalog
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        self._families: list | None = None
+        self._read_at = float("-inf")
+        self._reading = threading.Lock()
 
     def collect(self):
+        if self._families is None:
+            with self._reading:
+                if self._families is None:
+                    self._refresh()
+        elif self.clock() - self._read_at > self.refresh_seconds \
+                and self._reading.acquire(blocking=False):
+            threading.Thread(target=self._refresh_then_release, daemon=True,
+                             name="metrics-refresh").start()
+        yield from self._families
+
+    def _refresh_then_release(self) -> None:
+        try:
+            self._refresh()
+        finally:
+            self._reading.release()
+
+    def _refresh(self) -> None:
+        self._read_at = self.clock()
+        self._families = list(self._read())
+
+    def _read(self):
         up = GaugeMetricFamily("genai_source_up", "1 when the gateway could read the source",
                                labels=["source"])
         for source, read in (("database", self._database), ("broker", self._broker)):
@@ -144,8 +175,9 @@ class GatewayCollector:
 
 def init_app(app) -> None:
     """The app's state collector; /metrics combines it with the event counters."""
-    app.extensions["metrics"] = GatewayCollector(app.extensions["db"], app.extensions["redis"],
-                                                 app.extensions["catalog"])
+    app.extensions["metrics"] = GatewayCollector(
+        app.extensions["db"], app.extensions["redis"], app.extensions["catalog"],
+        app.extensions["settings"].metrics_refresh_seconds)
 
 
 def render(app) -> tuple[bytes, str]:

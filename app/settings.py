@@ -83,6 +83,10 @@ class Settings:
     chain: ChainEndpoint | None = None
     gateway_address: str | None = None
     # The recorder's, controller's and watcher's own.
+    # GET /metrics: the network's state is read at most this often; a scrape needs this
+    # bearer token when it is set.
+    metrics_refresh_seconds: float = 15.0
+    metrics_token: str = ""
     recorder_metrics_port: int = 0
     recorder_metrics_addr: str = "127.0.0.1"
     recorder_log_level: str = "INFO"
@@ -145,14 +149,16 @@ class Settings:
             chain=ChainEndpoint.configured(env.str("CHAIN_RPC_URL"),
                                            env.str("TICKET_BROKER_ADDRESS")),
             gateway_address=gateway_address(env),
+            metrics_refresh_seconds=env.float("METRICS_REFRESH_SECONDS", d.metrics_refresh_seconds),
+            metrics_token=env.secret("METRICS_TOKEN") or "",
             recorder_metrics_port=env.int("RECORDER_METRICS_PORT", d.recorder_metrics_port),
             recorder_metrics_addr=env.str("RECORDER_METRICS_ADDR", d.recorder_metrics_addr),
             recorder_log_level=env.str("RECORDER_LOGLEVEL", d.recorder_log_level),
-            controller_interval_seconds=env.float("CONTROLLER_INTERVAL_SECONDS",
-                                                  d.controller_interval_seconds),
+            controller_interval_seconds=env.seconds("CONTROLLER_INTERVAL_SECONDS",
+                                                    d.controller_interval_seconds),
             controller_log_level=env.str("CONTROLLER_LOGLEVEL", d.controller_log_level),
-            sweep_interval_seconds=env.float("SWEEP_INTERVAL_SECONDS", d.sweep_interval_seconds),
-            sweep_grace_seconds=env.float("SWEEP_GRACE_SECONDS", d.sweep_grace_seconds),
+            sweep_interval_seconds=env.seconds("SWEEP_INTERVAL_SECONDS", d.sweep_interval_seconds),
+            sweep_grace_seconds=env.seconds("SWEEP_GRACE_SECONDS", d.sweep_grace_seconds),
             placement_target_wait_seconds=env.float("PLACEMENT_TARGET_WAIT_SECONDS",
                                                     d.placement_target_wait_seconds),
             placement_idle_seconds=env.float("PLACEMENT_IDLE_SECONDS", d.placement_idle_seconds),

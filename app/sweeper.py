@@ -32,7 +32,7 @@ from app.store.tables import Job
 from tasks import control, queues
 from tasks.discovery import live_workers
 from tasks.messages import WorkerEvent
-from tasks.names import cold_queue
+from tasks.names import IN_FLIGHT_PATTERN, cold_queue
 from tasks.status import JobStatus
 
 log = logging.getLogger(__name__)
@@ -52,12 +52,13 @@ class Sweeper:
     def sweep(self) -> dict[str, int]:
         """One pass; returns how many jobs each kind of repair touched."""
         done = {"published": 0, "republished": 0, "aborted": 0, "timed_out": 0,
-                "recorded": 0, "failed": 0}
+                "recorded": 0, "failed": 0, "shares": 0}
         for job_id, queue, pipeline in self._unfinished():
             found = control.read(self.redis, job_id)
             repair = self._repair(job_id, queue, pipeline, found)
             if repair:
                 done[repair] += 1
+        done["shares"] = self._mend_shares()
         if any(done.values()):
             log.info("sweep: %s", done)
         return done
@@ -104,6 +105,23 @@ class Sweeper:
     def _unseen(self, job_id: str) -> bool:
         """No live worker says it holds the job (a worker beats as it takes one)."""
         return not any(w.get("busy") == job_id for w in live_workers(self.redis))
+
+    def _mend_shares(self) -> int:
+        """Takes out of the keys' fair shares the jobs that ended, or were never made,
+        while a crash kept the share from hearing of it."""
+        mended = 0
+        cutoff = time.time() - self.grace
+        for key in self.redis.scan_iter(match=IN_FLIGHT_PATTERN, count=500):
+            old = [m.decode() for m in self.redis.zrangebyscore(key, "-inf", cutoff)]
+            if not old:
+                continue
+            with self.sessions() as session:
+                alive = set(session.scalars(select(Job.id).where(
+                    Job.id.in_(old), Job.status.in_([JobStatus.QUEUED, JobStatus.STARTED]))))
+            gone = [job_id for job_id in old if job_id not in alive]
+            if gone:
+                mended += self.redis.zrem(key, *gone)
+        return mended
 
     def _queue_empty(self, queue: str, pipeline: str) -> bool:
         return queues.depth(self.redis, queue) == 0 and \

@@ -15,6 +15,7 @@ from tasks.names import worker_key
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / ".run" / "models"  # tiny models, built once (they are deterministic)
+TIME_SCALE = 0.2  # a heartbeat every second, a controller pass every 0.2 s
 
 
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str = ""):
@@ -59,8 +60,10 @@ class Stack:
             "WEBHOOK_TIMEOUT_SECONDS": "3",
             "WEBHOOK_CONCURRENCY": "4",
             "WEBHOOK_PER_KEY_CONCURRENCY": "2",
-            "SWEEP_GRACE_SECONDS": "3",
-            "SWEEP_INTERVAL_SECONDS": "0.5",
+            "METRICS_REFRESH_SECONDS": "0.5",
+            # Every interval a process keeps time by (heartbeats, the controller's passes
+            # and sweeps) is the production one times this one factor.
+            "TIME_SCALE": str(TIME_SCALE),
             # Tests poll hard with one key; the limit itself is tested with keys of their own.
             "RATE_LIMIT_PER_MINUTE": "1000000",
             "SECRET_KEY": "stack-secret-key",
@@ -106,8 +109,7 @@ class Stack:
         """A real worker slot process, as the stack's operator unless `env` names
         another; waits until its heartbeat says it consumes."""
         env = {**self.operator_env, **(env or {})}
-        proc = self.spawn(worker_id, ["-m", "workers.slot", "--name", worker_id,
-                                      "--heartbeat", "1", *args], env)
+        proc = self.spawn(worker_id, ["-m", "workers.slot", "--name", worker_id, *args], env)
         if ready:
             operator_id = int(env["OPERATOR_ID"])
             wait_for(lambda: proc.poll() is not None or self.heartbeat(worker_id, operator_id),
@@ -127,8 +129,7 @@ class Stack:
         return self.spawn("webhooks", ["-m", "app.webhooks"])
 
     def start_controller(self):
-        return self.spawn("controller", ["-m", "app.controller"],
-                          {"CONTROLLER_INTERVAL_SECONDS": "0.2"})
+        return self.spawn("controller", ["-m", "app.controller"])
 
     def start_gateway(self, name: str = "gateway", workers: int = 2, threads: int = 16,
                       env: dict | None = None) -> str:

@@ -118,3 +118,11 @@ def rate_window_key(api_key_id: int, minute: int) -> str:
 
 def daily_quota_key(api_key_id: int, day: str) -> str:
     return f"quota:{api_key_id}:{day}"
+
+
+IN_FLIGHT_PATTERN = "gateway:in-flight:*"
+
+
+def in_flight_key(api_key_id: int) -> str:
+    """A key's jobs queued or running (job id -> when admitted): its fair share."""
+    return f"gateway:in-flight:{api_key_id}"

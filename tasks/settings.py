@@ -38,6 +38,16 @@ class Env:
     def float(self, name: str, default: float | None) -> float | None:
         return self._parse(name, float, default)
 
+    def seconds(self, name: str, default: float) -> float:
+        """An interval: $NAME as given, else the production default times TIME_SCALE (1
+        in production; the tests run every watcher of time faster by one factor, which a
+        test checks is what each process runs with)."""
+        return self.float(name, default * self.time_scale)
+
+    @property
+    def time_scale(self) -> float:
+        return self._parse("TIME_SCALE", float, 1.0)
+
     def flag(self, name: str) -> bool:
         return self.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 

@@ -118,20 +118,22 @@ def echo_worker(stack, gateway):
         stack.redis.delete(worker_key(stack.operator_id, name))
 
 
-@pytest.fixture(autouse=True)
-def invariants_after_a_fault(request):
-    """After every test marked `fault`: each job it made reached one final state, once,
-    and no result file it wrote is orphaned (a temporary one included)."""
-    if request.node.get_closest_marker("fault") is None:
-        yield
-        return
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After every test marked `fault`, before its fixtures (its workers) go: each job
+    it made reached one final state, once, and no result file it wrote is orphaned (a
+    temporary one included). A failure here fails the test."""
+    if item.get_closest_marker("fault") is None:
+        return (yield)
     import invariants
 
-    stack, sessions = request.getfixturevalue("stack"), request.getfixturevalue("sessions")
+    stack = item._request.getfixturevalue("stack")
+    sessions = item._request.getfixturevalue("sessions")
     with sessions() as session:
         since = session.scalar(text("SELECT now()"))
     started = invariants.now()
-    yield
+    result = yield
     made = invariants.jobs_since(sessions, since)
     invariants.assert_jobs_final_exactly_once(sessions, stack.redis, made, timeout=120)
     invariants.assert_no_orphan_media(sessions, stack.env["MEDIA_DIR"], since=started)
+    return result

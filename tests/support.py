@@ -29,6 +29,18 @@ TEST_MODELS = [
 ]
 
 
+def missing_tool(why: str):
+    """A tool a test needs is not here: a skip on a developer's machine, a failure in CI
+    (CI=true), where `make deps` installs everything and a skip would hide a test."""
+    import os
+
+    import pytest
+
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{why} (CI=true: a missing tool fails the run)")
+    pytest.skip(why)
+
+
 def job(http, gateway, auth, job_id: str) -> dict:
     return http.get(f"{gateway}/jobs/{job_id}", headers=auth).json()
 

@@ -166,3 +166,15 @@ def test_failing_model_is_reported_and_the_worker_serves_the_others(
 def test_admin_api_needs_an_admin_key(http, gateway, auth):
     assert http.get(f"{gateway}/admin/workers").status_code == 401
     assert http.get(f"{gateway}/admin/workers", headers=auth).status_code == 403
+
+
+def test_every_process_keeps_the_production_intervals_times_one_factor(stack, gateway):
+    """The stack runs the production intervals scaled by TIME_SCALE, not intervals of its
+    own: the worker beats every 5 s x the factor, the controller passes every 1 s x the
+    factor and sweeps every 5 s x it, jobs older than 30 s x it."""
+    from devstack.stack import TIME_SCALE
+
+    assert stack.heartbeat("test-cpu-slot0")["interval"] == 5 * TIME_SCALE
+    expected = (f"a pass every {1 * TIME_SCALE:g}s, a sweep every {5 * TIME_SCALE:g}s of "
+                f"jobs older than {30 * TIME_SCALE:g}s")
+    wait_for(lambda: expected in stack.log("controller"), timeout=30, what=expected)

@@ -165,7 +165,7 @@ def slot_arguments(env: Env) -> argparse.ArgumentParser:
                         default=env.float("WORKER_REQUEST_MEMORY_SCALE", 1.0),
                         help="scales the estimate of a request's activation memory")
     parser.add_argument("--heartbeat", type=float,
-                        default=env.float("WORKER_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS))
+                        default=env.seconds("WORKER_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS))
     parser.add_argument("--loglevel", default=env.str("WORKER_LOGLEVEL", "INFO"))
     parser.add_argument("--metrics-port", type=int, default=env.int("WORKER_METRICS_PORT", 0),
                         help="serve Prometheus metrics on this port (0: off)")

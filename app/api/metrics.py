@@ -1,12 +1,14 @@
 """GET /metrics (Prometheus), and GET /admin/scrape-targets: the workers' own metrics
 endpoints, from their heartbeats, as Prometheus HTTP service discovery reads them."""
 
+import hmac
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 
 from app import extensions as ext, metrics
 from app.api.auth import authenticate
+from app.api.errors import ApiError
 from tasks.discovery import live_workers
 
 bp = Blueprint("metrics", __name__)
@@ -14,6 +16,12 @@ bp = Blueprint("metrics", __name__)
 
 @bp.get("/metrics")
 def prometheus():
+    """Prometheus' scrape; with METRICS_TOKEN set, only with that bearer token."""
+    token = ext.settings().metrics_token
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+            raise ApiError(401, "Invalid bearer token.", {"WWW-Authenticate": "Bearer"})
     body, content_type = metrics.render(current_app)
     return Response(body, content_type=content_type)
 

@@ -7,9 +7,10 @@ import hashlib
 import json
 import logging
 import math
+import uuid
 
 from flask import Blueprint, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app import destinations, extensions as ext, metrics
@@ -94,25 +95,34 @@ def submit(key: ApiKey, pipeline: str, req: PipelineRequest, uploads: dict[str, 
         earlier = idempotent_job(key, options.idempotency_key, fingerprint)
         if earlier is not None:
             return answer(earlier, options)
-    limits.check_quota(ext.redis(), key)
-    check_fair_share(key)
+    job_id = str(uuid.uuid4())
+    admit_to_limits(key, job_id)
     try:
         queue = admit(pipeline, model_id, options)
     except ApiError as refused:
         metrics.admission_rejected("capacity", pipeline)
         if refused.status != 503 or options.respond_async or not fallback.enabled(settings):
+            limits.withdraw_job(ext.redis(), key, job_id)
             raise
-        return forwarded(key, pipeline, model_id, req, uploads, options, fingerprint)
-    job, message = create_job(key, pipeline, model_id, req, uploads, options, fingerprint,
-                              queue)
+        try:
+            return forwarded(job_id, key, pipeline, model_id, req, uploads, options, fingerprint)
+        finally:  # done (or refused) elsewhere: out of the key's share, in its quota
+            limits.job_ended(ext.redis(), key.id, job_id)
+    try:
+        job, message = create_job(job_id, key, pipeline, model_id, req, uploads, options,
+                                  fingerprint, queue)
+    except Exception:
+        limits.withdraw_job(ext.redis(), key, job_id)
+        raise
     bind_job(job.id)  # this request's log lines are about this job from here on
     if message is None:  # the same Idempotency-Key, committed a moment before by a twin
+        limits.withdraw_job(ext.redis(), key, job_id)
         return answer(job, options)
     if options.respond_async:
-        enqueue_or_withdraw(job, message)
+        enqueue_or_withdraw(key, job, message)
         return async_answer(job)
     with live.Follower(ext.redis(), job.id) as follower:
-        enqueue_or_withdraw(job, message)
+        enqueue_or_withdraw(key, job, message)
         return wait_and_answer(job.id, follower)
 
 
@@ -135,18 +145,14 @@ def idempotent_job(key: ApiKey, idempotency_key: str, fingerprint: str) -> Job |
     return job
 
 
-def check_fair_share(key: ApiKey) -> None:
-    """One key cannot fill the queues: past its share of jobs in flight, a 429."""
-    limit = ext.settings().max_active_jobs_per_key
-    # Counts no further than the limit: the cost stays flat however long the queue grows.
-    in_flight = select(Job.id).where(
-        Job.api_key_id == key.id,
-        Job.status.in_([JobStatus.QUEUED, JobStatus.STARTED])).limit(limit)
-    active = ext.session().scalar(select(func.count()).select_from(in_flight.subquery()))
-    if active >= limit:
+def admit_to_limits(key: ApiKey, job_id: str) -> None:
+    """The key's daily quota, and its fair share of jobs in flight (one key cannot fill
+    the queues), checked and counted at once: a 429 past either."""
+    try:
+        limits.admit_job(ext.redis(), key, job_id, ext.settings().max_active_jobs_per_key)
+    except limits.FairShareUsed:
         metrics.admission_rejected("fair_share")
-        raise ApiError(429, f"This key has {active} jobs queued or running, its limit; "
-                            "wait for some to finish.", {"Retry-After": "5"})
+        raise
 
 
 def admit(pipeline: str, model_id: str, options: JobOptions) -> str:
@@ -169,13 +175,13 @@ def admit(pipeline: str, model_id: str, options: JobOptions) -> str:
 
 # -- the job -----------------------------------------------------------------------------
 
-def create_job(key, pipeline, model_id, req, uploads, options: JobOptions, fingerprint,
-               queue):
+def create_job(job_id, key, pipeline, model_id, req, uploads, options: JobOptions,
+               fingerprint, queue):
     """Commits the job queued, with its message in its outbox row and the webhook
     delivery it owes, so that whatever happens after the commit, the controller can
     publish it. (job, its message), or (the twin a request with the same
     Idempotency-Key committed a moment before, None)."""
-    job = jobs.new_job(key.id, pipeline, model_id, req.worker_params(),
+    job = jobs.new_job(job_id, key.id, pipeline, model_id, req.worker_params(),
                        req.billable_units(uploads), queue)
     job.priority = options.priority
     job.deadline = jobs.from_unix(options.deadline) if options.deadline_seconds else None
@@ -195,11 +201,10 @@ def create_job(key, pipeline, model_id, req, uploads, options: JobOptions, finge
     except IntegrityError:
         session.rollback()
         return idempotent_job(key, options.idempotency_key, fingerprint), None
-    limits.count_job(ext.redis(), key)
     return job, message
 
 
-def enqueue_or_withdraw(job: Job, message) -> None:
+def enqueue_or_withdraw(key: ApiKey, job: Job, message) -> None:
     try:
         jobs.enqueue(ext.celery(), ext.redis(), message)
     except Exception:
@@ -207,16 +212,17 @@ def enqueue_or_withdraw(job: Job, message) -> None:
         session = ext.session()
         session.delete(session.merge(job))
         session.commit()
+        limits.withdraw_job(ext.redis(), key, job.id)
         raise ApiError(503, "The job queue is unavailable; try again.", {"Retry-After": "5"})
 
 
-def forwarded(key, pipeline, model_id, req, uploads, options, fingerprint):
+def forwarded(job_id, key, pipeline, model_id, req, uploads, options, fingerprint):
     """Runs the job on the fallback gateway, and records it here with where it ran."""
     settings = ext.settings()
     status, body = fallback.forward(settings, pipeline, request)
     if status != 200:
         return body, status
-    job, _ = create_job(key, pipeline, model_id, req, uploads, options, fingerprint,
+    job, _ = create_job(job_id, key, pipeline, model_id, req, uploads, options, fingerprint,
                         queue="fallback")
     jobs.finish_elsewhere(job, settings.fallback_gateway_url, body)
     ext.session().commit()

@@ -26,10 +26,10 @@ def from_unix(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, timezone.utc)
 
 
-def new_job(api_key_id: int, pipeline: str, model_id: str, params: dict, units: int,
-            queue: str) -> Job:
+def new_job(job_id: str, api_key_id: int, pipeline: str, model_id: str, params: dict,
+            units: int, queue: str) -> Job:
     created = now()
-    job = Job(id=str(uuid.uuid4()), api_key_id=api_key_id, pipeline=pipeline,
+    job = Job(id=job_id, api_key_id=api_key_id, pipeline=pipeline,
               model_id=model_id, params=params, billable_units=units, queue=queue,
               status=JobStatus.QUEUED, attempts=0, created_at=created)
     job.history.append(JobHistory(status=JobStatus.QUEUED, at=created, detail={"queue": queue}))

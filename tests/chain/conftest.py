@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from support import missing_tool
 from eth_account import Account
 
 from devstack import devchain
@@ -32,7 +34,7 @@ def anvil():
     try:
         devchain.anvil_path()
     except devchain.DevChainError as exc:
-        pytest.skip(f"no anvil: {exc}")
+        missing_tool(f"no anvil: {exc}")
     with devchain.start_anvil() as node:
         yield node
 

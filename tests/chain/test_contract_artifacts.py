@@ -4,12 +4,14 @@ import shutil
 
 import pytest
 
+from support import missing_tool
+
 from devstack import build_contracts as build
 
 
 def test_artifacts_match_source():
     if shutil.which("node") is None or not (build.REPO_ROOT / "node_modules" / "solc").is_dir():
-        pytest.skip("needs node and `npm ci` (node_modules/solc)")
+        missing_tool("needs node and `npm ci` (node_modules/solc)")
     fresh = build.render(build.build())
     assert build.ARTIFACTS.read_text() == fresh, "stale: run python -m devstack.build_contracts"
 

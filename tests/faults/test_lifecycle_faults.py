@@ -77,7 +77,7 @@ def test_a_job_committed_but_never_published_is_published_by_the_sweep(
     from app.api import pipelines
 
     echo_worker("fault-outbox")
-    monkeypatch.setattr(pipelines, "enqueue_or_withdraw", lambda job, message: None)
+    monkeypatch.setattr(pipelines, "enqueue_or_withdraw", lambda key, job, message: None)
     client = app.test_client()
     headers = {"Authorization": f"Bearer {api_key}", "Prefer": "respond-async",
                "Idempotency-Key": f"outbox-{time.time()}"}

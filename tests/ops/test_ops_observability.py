@@ -37,9 +37,10 @@ def test_gateway_metrics_show_jobs_queues_workers_and_payments(
         http, gateway, auth, stack, app, ops_worker):
     job_id = submit_echo(http, gateway, auth)
     wait_status(http, gateway, auth, job_id, "succeeded")
-    samples = scrape(http, f"{gateway}/metrics")
-
-    assert value(samples, "genai_jobs", pipeline="echo", model="echo", status="succeeded") >= 1
+    # The state is read in the background (METRICS_REFRESH_SECONDS): a scrape soon shows it.
+    samples = wait_for(lambda: (s := scrape(http, f"{gateway}/metrics")) and (value(
+        s, "genai_jobs", pipeline="echo", model="echo", status="succeeded") or 0) >= 1 and s,
+        timeout=30, what="the job in the metrics")
     declared = {q.name for q in queues_for(app.extensions["catalog"])}
     shown = {dict(labels)["queue"] for name, labels in samples if name == "genai_queue_depth"}
     assert declared <= shown  # every declared queue, consumed or not
@@ -122,3 +123,40 @@ def test_worker_serves_its_metrics_and_the_gateway_lists_it_for_prometheus(
     assert value(samples, "genai_worker_busy", worker=ops_worker.name) == 0
     assert value(samples, "genai_worker_model_bytes", worker=ops_worker.name,
                  pipeline="echo", model="echo") is not None
+
+
+def test_scrapes_read_the_network_at_most_once_a_refresh_and_need_the_token(
+        stack, http, sessions):
+    """However often it is scraped, the gateway reads PostgreSQL and Redis at most once
+    a refresh interval; and with METRICS_TOKEN, only the token's holder may scrape."""
+    import uuid
+
+    from app.store.db import transaction
+    from app.store.jobs import new_job
+    from app.store.tables import ApiKey
+
+    gateway = stack.start_gateway("gateway-metrics", workers=1, threads=4, env={
+        "METRICS_TOKEN": "scrape-token", "METRICS_REFRESH_SECONDS": "3600"})
+    token = {"Authorization": "Bearer scrape-token"}
+    assert http.get(f"{gateway}/metrics").status_code == 401
+    assert http.get(f"{gateway}/metrics",
+                    headers={"Authorization": "Bearer wrong"}).status_code == 401
+    first = job_lines(scrape_text(http, f"{gateway}/metrics", token))
+    with transaction(sessions) as session:  # a job more, of a pipeline seen nowhere else
+        key = ApiKey(name="metrics", key_hash=uuid.uuid4().hex, prefix="m", role="user")
+        session.add(key)
+        session.flush()
+        session.add(new_job(str(uuid.uuid4()), key.id, "metrics-probe", "m", {}, 1, "q"))
+    for _ in range(20):  # a burst of scrapes within the hour reads nothing again
+        assert job_lines(scrape_text(http, f"{gateway}/metrics", token)) == first
+    assert not any("metrics-probe" in line for line in first)
+
+
+def scrape_text(http, url: str, headers: dict) -> str:
+    answer = http.get(url, headers=headers)
+    assert answer.status_code == 200
+    return answer.text
+
+
+def job_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("genai_jobs{")]

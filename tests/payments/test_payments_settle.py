@@ -2,6 +2,7 @@
 job, recorded from the worker that asks, is paid; enough tickets cover its fee less the
 operator's credit; settling twice issues and sends nothing new."""
 
+import uuid
 from decimal import Decimal
 from fractions import Fraction
 
@@ -63,7 +64,8 @@ def make_job(stack, sessions):
 
     def make(status: str, worker: str = "pay-w1") -> str:
         with transaction(sessions) as session:
-            job = new_job(key_id, "echo", "echo", {"prompt": "hi"}, 1, "echo:echo")
+            job = new_job(str(uuid.uuid4()), key_id, "echo", "echo", {"prompt": "hi"}, 1,
+                          "echo:echo")
             job.status, job.worker = status, worker
             session.add(job)
         return job.id
