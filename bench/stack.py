@@ -24,6 +24,12 @@ ECHO_ENTRY = {"pipeline": "echo", "model_id": "echo", "warm": False, "price_per_
 SD_ENTRY = {"pipeline": "text-to-image", "model_id": "tiny/sd", "warm": False,
             "default": True, "price_per_unit": 1000, "pixels_per_unit": 1}
 ECHO_BODY = {"prompt": "hi", "steps": 0, "step_seconds": 0}
+# The llm benchmark's Llama (a size where the CPU works per token; built by bench/llm.py)
+# and the tiny Whisper.
+LLM_ENTRY = {"pipeline": "llm", "model_id": "bench/llama-medium", "warm": False,
+             "price_per_unit": 1, "pixels_per_unit": 1}
+WHISPER_ENTRY = {"pipeline": "audio-to-text", "model_id": "tiny/whisper", "warm": False,
+                 "price_per_unit": 1, "pixels_per_unit": 1}
 
 
 class BenchStack:
@@ -249,7 +255,7 @@ UNLIMITED = {"MAX_ACTIVE_JOBS_PER_KEY": "1000000000", "ADMISSION_MAX_WAIT_SECOND
 
 
 # The catalog of every benchmark's stack: one stack can serve them all in turn.
-ALL_MODELS = [ECHO_ENTRY, SD_ENTRY]
+ALL_MODELS = [ECHO_ENTRY, SD_ENTRY, LLM_ENTRY, WHISPER_ENTRY]
 _shared: BenchStack | None = None
 
 
