@@ -6,8 +6,8 @@ tiny/whisper (Whisper's architecture, random weights) on the CPU; CLIP_SECONDS o
 as a WAV, segment timestamps. The slot drains queued jobs (cancel_consumer, then
 add_consumer); its time per job is its steady cycle, as bench/worker.py measures it (the
 jobs after the first, from the first finish to the last), so the upload's decoding, the
-events and the fetch of each next job count. The recorder is held
-(SIGSTOP) while the slot drains. Rounds take turns; medians count."""
+events and the fetch of each next job count. The recorder runs
+beside the slot (the arbiter of each job's outcome). Rounds take turns; medians count."""
 
 import io
 import os
@@ -16,9 +16,8 @@ import time
 import requests
 
 from bench.charts import bar_chart
-from bench.jobs import ctl_states, wait_until
+from bench.jobs import wait_until
 from bench.options import Options
-from bench.processes import resume_process, stop_process
 from bench.results import Row, write_results
 from bench.stack import UNLIMITED, WHISPER_ENTRY, bench_stack
 from bench.stats import median
@@ -82,28 +81,21 @@ def run(opts: Options) -> dict:
     runs = {"bare": [], "worker": []}
     with bench_stack([WHISPER_ENTRY], {**UNLIMITED, **threads}) as s:
         s.start_worker("bench-asr", "--models", MODEL)
-        recorder = s.start_recorder()
+        s.start_recorder()
         url = s.start_gateway()
         auth = {"Authorization": f"Bearer {s.api_key()}", "Prefer": "respond-async"}
-        node = s.node_names(["bench-asr"])["bench-asr"]
 
         def drain() -> dict:
-            s.pause([node], QUEUE)
+            s.hold("bench-asr", QUEUE)
             ids = [requests.post(f"{url}/audio-to-text", headers=auth, timeout=60,
                                  data={"model_id": MODEL, "return_timestamps": "true"},
                                  files={"audio": ("clip.wav", io.BytesIO(data))}).json()["id"]
                    for _ in range(jobs)]
-            stop_process(recorder)  # the worker alone on the CPU, as bench/worker.py does
             t0 = time.time()
-            s.resume([node], QUEUE)
-            try:
-                wait_until(lambda: all(st == "succeeded" for st in ctl_states(s.redis, ids)),
-                           timeout=600, interval=0.05, what="the worker to drain its queue")
-            finally:
-                resume_process(recorder)
+            s.hold("bench-asr", QUEUE, consuming=True)
             wait_until(lambda: s.sql("SELECT count(*) FROM jobs WHERE id = ANY(:ids) AND "
                                      "status = 'succeeded'", ids=ids)[0][0] == jobs,
-                       timeout=120, interval=0.05, what="the jobs to be recorded")
+                       timeout=600, interval=0.05, what="the jobs to be done")
             rows = s.sql("SELECT started_at, finished_at FROM jobs WHERE id = ANY(:ids)",
                          ids=ids)
             stats = cycle_stats([(r.started_at.timestamp(), r.finished_at.timestamp())

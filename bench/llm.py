@@ -13,8 +13,8 @@ once from its config). Eight requests, greedy, up to NEW_TOKENS tokens each.
   waiting in its queue yet (README, "Language"): this is what it would gain.
 
 Tokens are those the answers count (usage.completion_tokens); a slot's time runs from its
-first job's start to its last job's end (the worker's clock, as recorded). The recorder is
-held (SIGSTOP) while a slot drains, so the figure is the slot's alone on the 2 cores. The worker's
+first job's start to its last job's end (the worker's clock, as recorded). The recorder runs
+beside the slot (it is the arbiter of each job's outcome: holding it would hold the jobs). The worker's
 texts are checked to be the bare loop's. Rounds take turns; medians count."""
 
 import json
@@ -22,10 +22,9 @@ import os
 import time
 
 from bench.charts import bar_chart
-from bench.jobs import ctl_states, wait_until
+from bench.jobs import wait_until
 from bench.load import submit_many
 from bench.options import Options
-from bench.processes import resume_process, stop_process
 from bench.results import Row, write_results
 from bench.stack import LLM_ENTRY, UNLIMITED, bench_stack
 from bench.stats import median
@@ -110,26 +109,19 @@ def run(opts: Options) -> dict:
     runs = {"bare": [], "one at a time": [], "runner alone": [], "batched": []}
     texts = {}
     with bench_stack([LLM_ENTRY], {**UNLIMITED, **threads}) as s:
-        recorder = s.start_recorder()
+        s.start_recorder()
         url = s.start_gateway()
         auth = {"Authorization": f"Bearer {s.api_key()}"}
 
         def drain(worker: str) -> dict:
-            node = s.node_names([worker])[worker]
-            s.pause([node], QUEUE)
+            s.hold(worker, QUEUE)
             ids = []
             for prompt in prompts:  # in order: the first queued is the first taken
                 ids += submit_many(url, auth, body(prompt), 1, clients=1, path="/llm")["ids"]
-            stop_process(recorder)  # the worker alone on the CPU, as bench/worker.py does
-            s.resume([node], QUEUE)
-            try:
-                wait_until(lambda: all(st == "succeeded" for st in ctl_states(s.redis, ids)),
-                           timeout=600, interval=0.05, what=f"{worker} to drain its queue")
-            finally:
-                resume_process(recorder)
+            s.hold(worker, QUEUE, consuming=True)
             wait_until(lambda: s.sql("SELECT count(*) FROM jobs WHERE id = ANY(:ids) AND "
                                      "status = 'succeeded'", ids=ids)[0][0] == len(ids),
-                       timeout=120, interval=0.05, what="the jobs to be recorded")
+                       timeout=600, interval=0.05, what="the jobs to be done")
             found = {r.id: r for r in s.sql("SELECT id, started_at, finished_at, result "
                                             "FROM jobs WHERE id = ANY(:ids)", ids=ids)}
             rows = [found[i] for i in ids]

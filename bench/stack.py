@@ -204,6 +204,19 @@ class BenchStack:
         if len(replies or []) < len(nodes):
             raise RuntimeError(f"add_consumer answered by {replies} of {nodes}")
 
+    def hold(self, worker_id: str, queue: str, consuming: bool = False) -> None:
+        """A worker of the stack's operator stops (or starts again) taking jobs from
+        queue, told through its own queue (remote control is off on operators' workers);
+        waits until its heartbeat says so."""
+        from devstack.stack import wait_for
+        from tasks import names
+
+        self.celery.send_task(names.SET_CONSUMING, args=[queue, consuming],
+                              queue=names.worker_queue(self.stack.operator_id, worker_id))
+        wait_for(lambda: (queue in (self.stack.heartbeat(worker_id) or {}).get("queues", []))
+                 == consuming, timeout=60, interval=0.02,
+                 what=f"{worker_id} to {'consume' if consuming else 'hold'} {queue}")
+
     def queue_depth(self, queue: str) -> int:
         """Messages waiting in a Celery queue, every priority list of it together."""
         with self.redis.pipeline(transaction=False) as pipe:
