@@ -10,10 +10,13 @@ STAMP  := $(VENV)/.installed
 
 deps: $(STAMP) node_modules/.installed chromium redis
 
-$(STAMP): requirements.txt requirements-test.txt
+# The project itself, editable and without dependencies: its pipelines are registered
+# as entry points (pyproject.toml), read from the installed metadata.
+$(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-test.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 # solc and anvil, pinned in package-lock.json

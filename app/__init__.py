@@ -37,11 +37,12 @@ def create_app(settings: Settings | None = None, testing: bool = False) -> Flask
     metrics.init_app(app)
     request_log.init_app(app)
 
-    from app.api import admin, dashboard, docs, health, jobs, media, payments, pipelines
+    from app.api import admin, dashboard, docs, health, jobs, media, openai_compat, payments
     from app.api import metrics as metrics_api
+    from app.api import pipelines
 
-    for blueprint in (pipelines.bp, jobs.bp, media.bp, health.bp, docs.bp, admin.bp,
-                      payments.bp, metrics_api.bp, dashboard.bp):
+    for blueprint in (pipelines.bp, openai_compat.bp, jobs.bp, media.bp, health.bp, docs.bp,
+                      admin.bp, payments.bp, metrics_api.bp, dashboard.bp):
         app.register_blueprint(blueprint)
 
     from app import cli

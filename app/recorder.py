@@ -255,7 +255,8 @@ class Recorder:
         if (found is None or found.state != JobStatus.STARTED or found.claimant != claimant
                 or found.attempt != event.attempt):
             return  # late, or not the claimant's: nothing to tell followers
-        live.record_progress(self.redis, event.job_id, event.step or 0, event.total or 0)
+        live.record_progress(self.redis, event.job_id, event.step or 0, event.total or 0,
+                             event.chunks)
 
     def _slot_started(self, operator_id: int, started: SlotStarted) -> None:
         """A worker process that restarted under its name: what its predecessor claimed

@@ -45,6 +45,7 @@ class Settings:
     max_image_side: int = 2048
     max_steps: int = 200
     max_images_per_request: int = 8
+    max_llm_tokens: int = 4096
     # The dashboard's session cookie is signed with it (no dashboard login without it).
     secret_key: str = ""
     session_cookie_secure: bool = False
@@ -120,6 +121,7 @@ class Settings:
             max_image_side=env.int("MAX_IMAGE_SIDE", d.max_image_side),
             max_steps=env.int("MAX_STEPS", d.max_steps),
             max_images_per_request=env.int("MAX_IMAGES_PER_REQUEST", d.max_images_per_request),
+            max_llm_tokens=env.int("MAX_LLM_TOKENS", d.max_llm_tokens),
             secret_key=env.secret("SECRET_KEY") or "",
             session_cookie_secure=env.str("SESSION_COOKIE_SECURE") == "1",
             log_level=env.str("LOG_LEVEL", d.log_level),

@@ -45,7 +45,7 @@ PROMPTS = ["a lighthouse at dawn", "a red fox in the snow", "a bowl of ramen, st
 def clip_text_config(hidden, layers, heads, inter, projection, act, vocab=49408):
     from transformers import CLIPTextConfig
 
-    from devstack.tiny import byte_level_vocab
+    from devstack.tiny.diffusion import byte_level_vocab
 
     vocab_ids = byte_level_vocab()
     return CLIPTextConfig(hidden_size=hidden, num_hidden_layers=layers,
@@ -60,7 +60,7 @@ def clip_text_config(hidden, layers, heads, inter, projection, act, vocab=49408)
 def tokenizer(scratch: Path, name: str):
     """CLIP's tokenizer with a byte-level vocab (workers/tiny.py): 77 tokens as the real
     one pads to, so the text encoder does the same work."""
-    from devstack.tiny import tiny_clip_tokenizer
+    from devstack.tiny.diffusion import tiny_clip_tokenizer
 
     return tiny_clip_tokenizer(scratch / name)
 

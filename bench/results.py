@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.options import Options
 
 
+@dataclass
 class Row:
     """One line of the table: a measured figure, its baseline from the same run, their
     ratio, and the target the ratio must meet (None: shown for information)."""

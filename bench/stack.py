@@ -24,6 +24,12 @@ ECHO_ENTRY = {"pipeline": "echo", "model_id": "echo", "warm": False, "price_per_
 SD_ENTRY = {"pipeline": "text-to-image", "model_id": "tiny/sd", "warm": False,
             "default": True, "price_per_unit": 1000, "pixels_per_unit": 1}
 ECHO_BODY = {"prompt": "hi", "steps": 0, "step_seconds": 0}
+# The llm benchmark's Llama (a size where the CPU works per token; built by bench/llm.py)
+# and the tiny Whisper.
+LLM_ENTRY = {"pipeline": "llm", "model_id": "bench/llama-medium", "warm": False,
+             "price_per_unit": 1, "pixels_per_unit": 1}
+WHISPER_ENTRY = {"pipeline": "audio-to-text", "model_id": "tiny/whisper", "warm": False,
+                 "price_per_unit": 1, "pixels_per_unit": 1}
 
 
 class BenchStack:
@@ -198,6 +204,19 @@ class BenchStack:
         if len(replies or []) < len(nodes):
             raise RuntimeError(f"add_consumer answered by {replies} of {nodes}")
 
+    def hold(self, worker_id: str, queue: str, consuming: bool = False) -> None:
+        """A worker of the stack's operator stops (or starts again) taking jobs from
+        queue, told through its own queue (remote control is off on operators' workers);
+        waits until its heartbeat says so."""
+        from devstack.stack import wait_for
+        from tasks import names
+
+        self.celery.send_task(names.SET_CONSUMING, args=[queue, consuming],
+                              queue=names.worker_queue(self.stack.operator_id, worker_id))
+        wait_for(lambda: (queue in (self.stack.heartbeat(worker_id) or {}).get("queues", []))
+                 == consuming, timeout=60, interval=0.02,
+                 what=f"{worker_id} to {'consume' if consuming else 'hold'} {queue}")
+
     def queue_depth(self, queue: str) -> int:
         """Messages waiting in a Celery queue, every priority list of it together."""
         with self.redis.pipeline(transaction=False) as pipe:
@@ -249,7 +268,7 @@ UNLIMITED = {"MAX_ACTIVE_JOBS_PER_KEY": "1000000000", "ADMISSION_MAX_WAIT_SECOND
 
 
 # The catalog of every benchmark's stack: one stack can serve them all in turn.
-ALL_MODELS = [ECHO_ENTRY, SD_ENTRY]
+ALL_MODELS = [ECHO_ENTRY, SD_ENTRY, LLM_ENTRY, WHISPER_ENTRY]
 _shared: BenchStack | None = None
 
 

@@ -150,6 +150,7 @@ Make an image (once the worker says it is ready):
     -d '{{"prompt": "a lighthouse at dawn", "width": 128, "height": 128, "num_inference_steps": 4}}' \\
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["images"][0]["url"])' \\
     | xargs curl -s -o image.png && echo saved image.png
+All nine pipelines are served with tiny models (models.json); README.md has a curl for each.
 """
 
 

@@ -7,17 +7,19 @@ from kombu import Queue
 
 from tasks import names
 from tasks.catalog import Catalog
+from tasks.pipelines import PIPELINES
 from tasks.settings import DEFAULT_MAX_JOB_SECONDS, DEFAULT_MODELS_FILE, DEFAULT_REDIS_URL, Env
 
 
 def queues_for(catalog: Catalog | None, declare: bool = True) -> list[Queue]:
-    """Every queue, declared up front so Flower shows them even with no consumer. Only
-    the gateway's processes declare them (bind them to the exchange): an operator's
+    """Every queue, declared up front so Flower shows them even with no consumer: a cold
+    queue per registered pipeline, a queue per model of those the models file names.
+    Only the gateway's processes declare them (bind them to the exchange): an operator's
     user may not write kombu's bindings, which route every publisher's messages."""
-    names_ = [names.SETTLE_QUEUE]
+    names_ = [names.SETTLE_QUEUE] + [names.cold_queue(pipeline) for pipeline in PIPELINES]
     if catalog is not None:
-        names_ += [names.cold_queue(pipeline) for pipeline in catalog.pipelines()]
-        names_ += [names.model_queue(e.pipeline, e.model_id) for e in catalog.entries]
+        names_ += [names.model_queue(e.pipeline, e.model_id) for e in catalog.entries
+                   if e.pipeline in PIPELINES]
     return [Queue(name, no_declare=not declare) for name in names_]
 
 

@@ -15,11 +15,15 @@ def publish(redis, job_id: str, event: dict) -> None:
     redis.publish(job_channel(job_id), json.dumps(event))
 
 
-def record_progress(redis, job_id: str, step: int, total: int) -> None:
-    """Stores and publishes a step, in one round trip."""
+def record_progress(redis, job_id: str, step: int, total: int,
+                    chunks: list[dict] | None = None) -> None:
+    """Stores and publishes a step, with the chunks of a streamed answer that came with
+    it, in one round trip."""
     fraction = round(min(max(step / total, 0.0), 1.0), 4) if total else 1.0
     key = job_progress_key(job_id)
     event = {"event": PROGRESS, "step": step, "total": total, "progress": fraction}
+    if chunks:
+        event["chunks"] = chunks
     with redis.pipeline() as pipe:
         pipe.hset(key, mapping={"step": step, "total": total, "progress": fraction})
         pipe.expire(key, PROGRESS_TTL_SECONDS)

@@ -1,6 +1,7 @@
 """The shapes of what travels between gateway and workers, as JSON."""
 
 import base64
+import json
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +27,9 @@ class JobMessage(BaseModel):
 
 # The content type of a text output (image-to-text): the answer itself, not a media file.
 TEXT = "text/plain; charset=utf-8"
+# A JSON answer (llm, audio-to-text, segment-anything-2): the route's answer itself, as
+# the runner wrote it, not a media file.
+ANSWER = "application/vnd.genai.answer+json"
 
 
 class Output(BaseModel):
@@ -45,6 +49,10 @@ class Output(BaseModel):
     @classmethod
     def from_text(cls, text: str, seed: int):
         return cls.from_bytes(text.encode(), TEXT, seed)
+
+    @classmethod
+    def from_answer(cls, body: dict, seed: int):
+        return cls.from_bytes(json.dumps(body).encode(), ANSWER, seed)
 
     def raw(self) -> bytes:
         return self.data
@@ -66,8 +74,13 @@ class WorkerEvent(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     step: int | None = None  # progress events: step of total
     total: int | None = None
+    # Progress events of a streamed answer (llm): its chunks since the last event.
+    chunks: list[dict] = Field(default_factory=list)
     # On succeeded events of a paid operator: its TicketParams (chain.TicketParams.to_dict()).
     payment: dict | None = None
+    # On succeeded events of pipelines billed by what the worker counted (llm: tokens):
+    # its count, which the gateway bounds by its own at intake (the bill is the smaller).
+    units: int | None = None
 
     def with_blobs(self, blobs: tuple[bytes, ...]) -> "WorkerEvent":
         """The event with its outputs' bytes put back from the envelope's blobs; raises

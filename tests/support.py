@@ -5,7 +5,7 @@ from tasks import names
 
 TEST_MODELS = [
     {"pipeline": "text-to-image", "model_id": "tiny/sd", "warm": True, "default": True,
-     "price_per_unit": 1000, "pixels_per_unit": 1},
+     "price_per_unit": 1000, "pixels_per_unit": 1, "loras": {"style": "tiny/sd-style-lora"}},
     {"pipeline": "image-to-image", "model_id": "tiny/sd-img2img", "warm": True,
      "price_per_unit": 1000, "pixels_per_unit": 1},
     {"pipeline": "image-to-video", "model_id": "tiny/svd", "warm": True, "frames": 4,
@@ -13,6 +13,14 @@ TEST_MODELS = [
     {"pipeline": "upscale", "model_id": "tiny/sd-x4-upscaler", "warm": True,
      "price_per_unit": 1000, "pixels_per_unit": 1},
     {"pipeline": "image-to-text", "model_id": "tiny/blip", "warm": True,
+     "price_per_unit": 100, "pixels_per_unit": 1},
+    {"pipeline": "audio-to-text", "model_id": "tiny/whisper", "warm": True,
+     "price_per_unit": 1000, "pixels_per_unit": 1},
+    {"pipeline": "text-to-speech", "model_id": "tiny/vits", "warm": True,
+     "price_per_unit": 10000, "pixels_per_unit": 1},
+    {"pipeline": "llm", "model_id": "tiny/llama", "warm": True,
+     "price_per_unit": 100000, "pixels_per_unit": 1},
+    {"pipeline": "segment-anything-2", "model_id": "tiny/sam2", "warm": True,
      "price_per_unit": 100, "pixels_per_unit": 1},
     # The instant pipeline; only the workers started with --models echo hold it. Priced at
     # 2.5 dev tickets (devstack.chain.DEV_TICKET_EV) so payment tests see several per job.

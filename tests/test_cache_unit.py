@@ -4,12 +4,15 @@ from tasks.pipelines.base import BYTES_PER_OUTPUT_PIXEL
 from tasks.pipelines.image_to_video import ImageToVideoRequest
 from tasks.pipelines.text_to_image import TextToImageRequest
 from workers.cache import LoadedModel, ModelCache
+from workers.pipelines.base import Pipeline
 
 
 def cache_with(budget, *models):
     cache = ModelCache("/nonexistent", "cpu", budget)
     for i, (name, size, warm) in enumerate(models):
-        entry = LoadedModel("text-to-image", name, warm, runner=object(), bytes=size,
+        # A runner never loaded (no model): it holds nothing beside its weights.
+        entry = LoadedModel("text-to-image", name, warm, runner=Pipeline.__new__(Pipeline),
+                            bytes=size,
                             last_used=float(i))
         cache.models[("text-to-image", name)] = entry
     return cache

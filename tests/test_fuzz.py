@@ -9,7 +9,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 # Small caps, so that every valid job the fuzzer makes is cheap for the tiny models.
 FUZZ_LIMITS = {"max_image_side": 64, "max_steps": 2, "max_images_per_request": 1,
-               "sync_timeout_seconds": 30}
+               "max_llm_tokens": 8, "sync_timeout_seconds": 30}
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +44,8 @@ def operations(api_schema):
 def test_every_operation_is_fuzzed(api_schema):
     paths = {op.path for op in operations(api_schema)}
     assert {"/text-to-image", "/image-to-image", "/image-to-video", "/upscale",
-            "/jobs/{job_id}"} <= paths
+            "/image-to-text", "/audio-to-text", "/text-to-speech", "/llm",
+            "/segment-anything-2", "/v1/chat/completions", "/jobs/{job_id}"} <= paths
 
 
 def test_fuzz_api(api_schema, api_key):

@@ -80,7 +80,7 @@ def test_schema_violation_is_422_with_locations(client, auth, nothing_left_behin
 
 
 def test_non_json_body(client, auth, nothing_left_behind):
-    assert client.post("/text-to-image", data="prompt=x", headers=auth).status_code == 415
+    assert client.post("/text-to-image", data="prompt=x", headers=auth).status_code == 400
     response = client.post("/text-to-image", data="{not json",
                            content_type="application/json", headers=auth)
     assert response.status_code == 400 and detail_msg(response)

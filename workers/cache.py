@@ -12,6 +12,7 @@ from pathlib import Path
 
 from workers import metrics
 from workers.pipelines import Pipeline, pipeline_class
+from workers.pipelines.base import RunnerContext
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,12 @@ def tensor_bytes(runner: Pipeline) -> int:
 
 
 class ModelCache:
-    def __init__(self, models_dir: Path, device: str, budget_bytes: int | None = None):
+    def __init__(self, models_dir: Path, device: str, budget_bytes: int | None = None,
+                 context: RunnerContext | None = None):
         self.models_dir = Path(models_dir)
         self.device = device
         self.budget_bytes = budget_bytes
+        self.context = context or RunnerContext(models_dir=self.models_dir)
         self.models: dict[tuple[str, str], LoadedModel] = {}
 
     def load(self, pipeline: str, model_id: str, warm: bool) -> LoadedModel:
@@ -86,7 +89,7 @@ class ModelCache:
         before = self._allocated()
         try:
             runner = pipeline_class(pipeline)(resolve_model_path(self.models_dir, model_id),
-                                              self.device)
+                                              self.device, self.context)
             runner.smoke()
             entry.runner = runner
             entry.bytes = self._allocated() - before if self._on_gpu() else tensor_bytes(runner)
@@ -111,7 +114,8 @@ class ModelCache:
     # -- room ----------------------------------------------------------------------------
 
     def used_bytes(self) -> int:
-        return sum(m.bytes for m in self.ready())
+        """Weights, and what runners hold beside them (LoRA adapters kept loaded)."""
+        return sum(m.bytes + m.runner.extra_bytes() for m in self.ready())
 
     def free_bytes(self) -> int | None:
         return None if self.budget_bytes is None else self.budget_bytes - self.used_bytes()

@@ -22,6 +22,7 @@ from tasks.control import Claimant
 from tasks.dispatch import send_job
 from tasks.messages import JobMessage, SlotStarted, WorkerEvent, decode_bytes
 from tasks.pipelines import pipeline_spec
+from tasks.pipelines.base import InvalidRequest
 from tasks.status import REQUEUED, JobStatus
 from workers import metrics
 from workers.cache import LoadedModel, ModelCache
@@ -67,7 +68,8 @@ class Runtime:
         self.claimant = Claimant(settings.operator_id, settings.worker_id, uuid.uuid4().hex)
         self.redis = redis_client(settings.redis_url)
         self.events = EventSender(self.redis, settings.identity)
-        self.cache = ModelCache(settings.models_dir, settings.device, settings.budget_bytes)
+        self.cache = ModelCache(settings.models_dir, settings.device, settings.budget_bytes,
+                                settings.runner_context())
         self.current_job: str | None = None
         self.queues: list[str] = []  # consumed now
         self.consumer = None  # Celery's consumer, once it runs (workers/slot.py)
@@ -198,6 +200,8 @@ class Runtime:
                 log.info("job %s stopped: %s", job.job_id, stop.error)
                 return None
             return self._event(job, stop.status, started_at=started, error=stop.error)
+        except InvalidRequest as refused:  # what only the model could tell: said as it is
+            return self._event(job, JobStatus.FAILED, started_at=started, error=refused.msg)
         except Exception as exc:
             if _is_out_of_memory(exc):
                 return self._out_of_memory(job, started)
@@ -211,7 +215,7 @@ class Runtime:
         # Only a success carries the operator's ticket params: nothing else is paid.
         payment = self.payments.params_for(job.sender) if self.payments else None
         return self._event(job, JobStatus.SUCCEEDED, started_at=started, outputs=outputs,
-                           timings=timings, payment=payment)
+                           timings=timings, payment=payment, units=params.used_units(outputs))
 
     # -- models on demand ----------------------------------------------------------------
 
@@ -315,11 +319,14 @@ class Runtime:
     # -- stopping a job ------------------------------------------------------------------
 
     def _step_callback(self, job: JobMessage, watched: WatchedJob, started: float):
-        """Records progress (the watch reports it), and stops the job between two steps
-        when the gateway decided otherwise or it ran past its time limit. No network."""
+        """Records progress, with a chunk of a streamed answer when the runner gives one
+        (the watch reports them), and stops the job between two steps when the gateway
+        decided otherwise or it ran past its time limit. No network."""
 
-        def on_step(step: int, total: int) -> None:
+        def on_step(step: int, total: int, chunk: dict | None = None) -> None:
             watched.step, watched.total = step, total
+            if chunk is not None:
+                self.watch.add_chunk(watched, chunk)
             if watched.stop is not None:
                 raise JobInterrupted(*watched.stop)
             if job.time_limit is not None and time.time() - started > job.time_limit:

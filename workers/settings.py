@@ -19,6 +19,7 @@ from tasks.settings import (
     DEFAULT_HEARTBEAT_SECONDS, DEFAULT_MODELS_DIR, DEFAULT_MODELS_FILE, DEFAULT_REDIS_URL, Env,
 )
 from workers.events import OperatorIdentity
+from workers.pipelines.base import RunnerContext
 
 NO_IDENTITY = ("OPERATOR_ID and OPERATOR_TOKEN are not set: `flask --app app operators create "
                "--name NAME --address 0x...` on the gateway prints them, with the REDIS_URL "
@@ -117,6 +118,13 @@ class SlotSettings:
     loglevel: str = "INFO"
     chain: ChainEndpoint | None = None
     operator: OperatorSettings | None = None
+    # LoRA adapters: those named by a Hugging Face id the models file does not list are
+    # loaded from the local model store or the Hugging Face cache only when allowed.
+    local_loras: bool = False
+    lora_cache_bytes: int = 2 * 1024**3
+
+    def runner_context(self) -> RunnerContext:
+        return RunnerContext(self.models_dir, self.local_loras, self.lora_cache_bytes)
 
     @property
     def operator_id(self) -> int:
@@ -164,6 +172,14 @@ def slot_arguments(env: Env) -> argparse.ArgumentParser:
     parser.add_argument("--request-memory-scale", type=float,
                         default=env.float("WORKER_REQUEST_MEMORY_SCALE", 1.0),
                         help="scales the estimate of a request's activation memory")
+    parser.add_argument("--local-loras", action="store_true",
+                        default=env.flag("WORKER_LOCAL_LORAS"),
+                        help="load LoRA adapters named by a Hugging Face id from the "
+                             "local model store or Hugging Face cache, not only those the "
+                             "models file lists")
+    parser.add_argument("--lora-cache-gb", type=float,
+                        default=env.float("WORKER_LORA_CACHE_GB", 2.0),
+                        help="memory for LoRA adapters kept loaded between jobs")
     parser.add_argument("--heartbeat", type=float,
                         default=env.seconds("WORKER_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS))
     parser.add_argument("--loglevel", default=env.str("WORKER_LOGLEVEL", "INFO"))
@@ -201,7 +217,8 @@ def slot_settings(argv=None, env: Env | None = None) -> SlotSettings:
         request_memory_scale=args.request_memory_scale, metrics_port=args.metrics_port,
         metrics_addr=args.metrics_addr, metrics_host=env.str("WORKER_METRICS_HOST") or None,
         loglevel=args.loglevel, chain=chain_endpoint(env),
-        operator=_operator_or_unpaid(env))
+        operator=_operator_or_unpaid(env), local_loras=args.local_loras,
+        lora_cache_bytes=int(args.lora_cache_gb * 1024**3))
 
 
 def _operator_or_unpaid(env: Env) -> OperatorSettings | None:

@@ -18,6 +18,9 @@ from tasks.status import PROGRESS, JobStatus
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 0.25
+# A chunk of a streamed answer cuts the wait short; the chunks that come meanwhile go in
+# the same event.
+CHUNK_SECONDS = 0.05
 
 
 @dataclass
@@ -28,6 +31,7 @@ class WatchedJob:
     step: int = 0
     total: int = 0
     reported: tuple[int, int] = (0, 0)
+    chunks: list[dict] = field(default_factory=list)  # of a streamed answer, not yet sent
     # (status, error) once the job must stop; status None: its outcome is no longer ours.
     stop: tuple[str | None, str] | None = None
     started: float = field(default_factory=time.monotonic)
@@ -54,6 +58,7 @@ class JobWatch:
         self._job: WatchedJob | None = None
         self._reporting = threading.Lock()  # the watch thread and the job's end both report
         self._wake = threading.Event()
+        self._chunked = threading.Event()
         self._thread = threading.Thread(target=self._run, name="job-watch", daemon=True)
         self._thread.start()
 
@@ -76,7 +81,15 @@ class JobWatch:
                 self._look(job)
             except Exception:  # Redis away for a moment: the job runs on, look again
                 log.warning("watch of job %s failed", job.job_id, exc_info=True)
-            time.sleep(self.interval)
+            if self._chunked.wait(self.interval):
+                time.sleep(CHUNK_SECONDS)
+                self._chunked.clear()
+
+    def add_chunk(self, job: WatchedJob, chunk: dict) -> None:
+        """A piece of a streamed answer (llm), reported with the next progress, soon."""
+        with self._reporting:
+            job.chunks.append(chunk)
+        self._chunked.set()
 
     def _look(self, job: WatchedJob) -> None:
         job.judge(control.read(self.redis, job.job_id))
@@ -87,9 +100,11 @@ class JobWatch:
         """Reports the job's step, when it moved since last reported."""
         with self._reporting:
             moved = (job.step, job.total)
-            if moved == job.reported:
+            chunks, job.chunks = job.chunks, []
+            if moved == job.reported and not chunks:
                 return
             job.reported = moved
         self.report(WorkerEvent(job_id=job.job_id, status=PROGRESS, at=time.time(),
                                 worker=job.claimant.worker, boot=job.claimant.boot,
-                                attempt=job.attempt, step=moved[0], total=moved[1]))
+                                attempt=job.attempt, step=moved[0], total=moved[1],
+                                chunks=chunks))

@@ -2,7 +2,9 @@
 
 from flask import Blueprint, current_app
 
+from app import extensions as ext
 from app.api.openapi import build_spec
+from app.api.pipelines import limits_of
 
 bp = Blueprint("docs", __name__)
 
@@ -11,7 +13,7 @@ bp = Blueprint("docs", __name__)
 def openapi():
     spec = current_app.extensions.get("openapi")
     if spec is None:
-        spec = current_app.extensions["openapi"] = build_spec()
+        spec = current_app.extensions["openapi"] = build_spec(limits_of(ext.settings()))
     return spec
 
 

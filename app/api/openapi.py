@@ -1,9 +1,12 @@
-"""The OpenAPI 3 spec, generated from the schema classes that validate requests."""
+"""The OpenAPI 3 spec, generated from the registry of pipelines (their request and answer
+schema classes, which also validate requests) and the operator's caps."""
 
 from pydantic import BaseModel, Field
 
+from app.api.openai_compat import ROUTE as CHAT_ROUTE, ChatCompletionRequest
 from tasks.pipelines import PIPELINES
-from tasks.pipelines.base import ImageResponse, PipelineRequest, TextResponse
+from tasks.pipelines.base import Limits, PipelineRequest
+from tasks.pipelines.llm import LLMResponse
 
 REF = "#/components/schemas/{model}"
 
@@ -53,7 +56,8 @@ class JobView(BaseModel):
     started_at: str | None
     finished_at: str | None
     billable_units: int
-    result: ImageResponse | TextResponse | None
+    # Any pipeline's answer (the registry's answers, gathered below).
+    result: dict | None
     error: str | None
     timings: dict[str, float] | None
     history: list[HistoryEntry]
@@ -67,36 +71,56 @@ def schema_of(model: type[BaseModel], components: dict) -> dict:
     return {"$ref": REF.format(model=model.__name__)}
 
 
-def request_body(schema: type[PipelineRequest], components: dict) -> dict:
+def request_body(schema: type[BaseModel], components: dict, limits: Limits) -> dict:
     body = schema.model_json_schema(ref_template=REF)
     components.update(body.pop("$defs", {}))
-    if schema.FILES:
-        for name in schema.FILES:
-            body["properties"][name] = {"type": "string", "format": "binary"}
-        body["required"] = sorted(set(body.get("required", [])) | set(schema.FILES))
+    files = getattr(schema, "FILES", ())
+    for name in files:
+        body["properties"][name] = {"type": "string", "format": "binary",
+                                    "maxLength": limits.upload_bytes}
+    if files:
+        body["required"] = sorted(set(body.get("required", [])) | set(files))
+    caps = schema.caps(limits) if hasattr(schema, "caps") else {}
+    for field, keywords in caps.items():
+        body["properties"][field].update(keywords)
     components[schema.__name__] = body
-    return {"required": True, "content": {schema.CONTENT: {
+    content = getattr(schema, "CONTENT", "application/json")
+    return {"required": True, "content": {content: {
         "schema": {"$ref": REF.format(model=schema.__name__)}}}}
 
 
-def responses(ok: dict, components: dict, ok_status: str = "200") -> dict:
+STATUS_NAMES = {400: "Bad Request", 401: "Unauthorized", 413: "Request Entity Too Large",
+                415: "Unsupported Media Type", 422: "Validation Error",
+                429: "Too many requests or jobs for this key (see Retry-After)",
+                500: "Internal Server Error",
+                503: "No worker can take the job now (see Retry-After)"}
+# Ours on every route, beside the ones Livepeer declares: a body over the upload limit, a
+# key over its rate or share, no capacity now.
+OURS = (413, 429, 503)
+
+
+def responses(ok: dict, components: dict, errors=(400, 401, 422, 500),
+              ok_status: str = "200") -> dict:
     error = {"content": {"application/json": {"schema": schema_of(HTTPError, components)}}}
     invalid = {"content": {"application/json": {
         "schema": schema_of(HTTPValidationError, components)}}}
-    return {
-        ok_status: {"description": "Successful Response",
-                    "content": {"application/json": {"schema": ok}}},
-        "400": {"description": "Bad Request", **error},
-        "401": {"description": "Unauthorized", **error},
-        "413": {"description": "Request too large", **error},
-        "415": {"description": "Unsupported media type", **error},
-        "422": {"description": "Validation Error", **invalid},
-        "500": {"description": "Internal Server Error", **error},
-        "503": {"description": "No worker can take the job now (see Retry-After)", **error},
-    }
+    answers = {ok_status: {"description": "Successful Response",
+                           "content": {"application/json": {"schema": ok}}}}
+    for status in sorted({*errors, *OURS}):
+        answers[str(status)] = {"description": STATUS_NAMES[status],
+                                **(invalid if status == 422 else error)}
+    return answers
 
 
-def pipeline_operation(name: str, schema: type[PipelineRequest], components: dict) -> dict:
+def streamed(operation: dict) -> dict:
+    """An operation that answers a text/event-stream of chunks with "stream": true."""
+    operation["responses"]["200"]["content"]["text/event-stream"] = {
+        "schema": {"type": "string", "description": "data: {chunk} events, then data: [DONE]"}}
+    return operation
+
+
+def pipeline_operation(name: str, schema: type[PipelineRequest], components: dict,
+                       limits: Limits) -> dict:
     ok = schema_of(schema.RESPONSE, components)
     operation = {
         "summary": schema.SUMMARY,
@@ -105,9 +129,11 @@ def pipeline_operation(name: str, schema: type[PipelineRequest], components: dic
         "parameters": [{"name": "Prefer", "in": "header", "required": False,
                         "schema": {"type": "string", "enum": ["respond-async"]},
                         "description": "respond-async: answer 202 with the job at once"}],
-        "requestBody": request_body(schema, components),
-        "responses": responses(ok, components),
+        "requestBody": request_body(schema, components, limits),
+        "responses": responses(ok, components, schema.ERRORS),
     }
+    if "stream" in schema.model_fields:
+        streamed(operation)
     operation["responses"]["202"] = {
         "description": "Accepted (Prefer: respond-async)",
         "content": {"application/json": {"schema": schema_of(JobAccepted, components)}}}
@@ -121,12 +147,28 @@ def job_operation(summary: str, ok: dict, components: dict) -> dict:
             "responses": responses(ok, components)}
 
 
-def build_spec() -> dict:
+def chat_operation(components: dict, limits: Limits) -> dict:
+    return streamed({
+        "summary": "A chat completion in OpenAI's shape (the llm pipeline).",
+        "operationId": "chatCompletions", "tags": ["openai"],
+        "requestBody": request_body(ChatCompletionRequest, components, limits),
+        "responses": responses(schema_of(LLMResponse, components), components),
+    })
+
+
+def build_spec(limits: Limits | None = None) -> dict:
+    limits = limits or Limits()
     components: dict = {}
-    paths = {f"/{spec.name}": {"post": pipeline_operation(spec.name, spec.request, components)}
+    paths = {spec.path: {"post": pipeline_operation(spec.name, spec.request, components,
+                                                    limits)}
              for spec in PIPELINES.values()}
+    paths[CHAT_ROUTE] = {"post": chat_operation(components, limits)}
+    view = schema_of(JobView, components)
+    components["JobView"]["properties"]["result"] = {"anyOf": [
+        schema_of(spec.response, components) for spec in PIPELINES.values()] + [
+        {"type": "null"}]}
     paths["/jobs/{job_id}"] = {"get": job_operation(
-        "A job's status, progress and result.", schema_of(JobView, components), components)}
+        "A job's status, progress and result.", view, components)}
     paths["/health"] = {"get": {"summary": "Gateway, database and broker health.",
                                 "tags": ["ops"], "security": [],
                                 "responses": {"200": {"description": "healthy"},

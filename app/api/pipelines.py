@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app import destinations, extensions as ext, metrics
-from app.api import fallback, limits, routing
+from app.api import fallback, limits, routing, streaming
 from app.api.auth import authenticate
 from app.api.errors import ApiError, ValidationFailed
 from app.api.options import PRIORITIES, JobOptions
@@ -26,7 +26,7 @@ from tasks.discovery import live_workers
 from tasks.logs import bind_job
 from tasks.pipelines import PIPELINES
 from tasks.pipelines.base import Limits, PipelineRequest
-from tasks.pipelines.inputs import Upload, read_image
+from tasks.pipelines.inputs import Upload, read_upload
 from tasks.status import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def pipeline_view(pipeline: str, schema: type[PipelineRequest]):
     def view():
         key = authenticate()
         if schema.CONTENT == "application/json":
-            return submit(key, pipeline, schema.model_validate(json_body()), {})
+            return submit(key, pipeline, schema.model_validate(json_body(schema)), {})
         req, uploads = multipart_body(schema)
         return submit(key, pipeline, req, uploads)
 
@@ -46,13 +46,13 @@ def pipeline_view(pipeline: str, schema: type[PipelineRequest]):
 
 
 for _spec in PIPELINES.values():
-    bp.add_url_rule(f"/{_spec.name}", view_func=pipeline_view(_spec.name, _spec.request),
+    bp.add_url_rule(_spec.path, view_func=pipeline_view(_spec.name, _spec.request),
                     methods=["POST"])
 
 
-def json_body() -> dict:
+def json_body(schema: type[PipelineRequest] = PipelineRequest) -> dict:
     if not request.is_json:
-        raise ApiError(415, "Content-Type must be application/json.")
+        raise ApiError(schema.unsupported_status(), "Content-Type must be application/json.")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, "Request body must be a JSON object.")
@@ -61,7 +61,7 @@ def json_body() -> dict:
 
 def multipart_body(schema: type[PipelineRequest]):
     if request.mimetype != "multipart/form-data":
-        raise ApiError(415, "Content-Type must be multipart/form-data.")
+        raise ApiError(schema.unsupported_status(), "Content-Type must be multipart/form-data.")
     missing = [name for name in schema.FILES if not request.files.get(name)]
     if missing:
         detail = [{"loc": ["body", name], "msg": "Field required", "type": "missing"}
@@ -69,7 +69,8 @@ def multipart_body(schema: type[PipelineRequest]):
         raise ValidationFailed(detail)
     req = schema.model_validate(request.form.to_dict())
     max_side = ext.settings().max_image_side // schema.SCALE
-    uploads = {name: read_image(name, request.files[name].read(), max_side)
+    uploads = {name: read_upload(name, request.files[name].read(), max_side,
+                                 schema.unsupported_status())
                for name in schema.FILES}
     return req, uploads
 
@@ -85,8 +86,7 @@ def resolve_model(pipeline: str, req: PipelineRequest) -> str:
 
 def submit(key: ApiKey, pipeline: str, req: PipelineRequest, uploads: dict[str, Upload]):
     settings = ext.settings()
-    req.check(Limits(settings.max_image_side, settings.max_steps,
-                     settings.max_images_per_request))
+    req.check(limits_of(settings))
     options = JobOptions.from_headers(request.headers, settings.max_job_seconds,
                                       destinations.parse_allowed(settings.webhook_allow_private))
     model_id = resolve_model(pipeline, req)
@@ -121,12 +121,19 @@ def submit(key: ApiKey, pipeline: str, req: PipelineRequest, uploads: dict[str, 
     if options.respond_async:
         enqueue_or_withdraw(key, job, message)
         return async_answer(job)
+    if streaming.wanted(req):
+        return streaming.respond(job, lambda: enqueue_or_withdraw(key, job, message))
     with live.Follower(ext.redis(), job.id) as follower:
         enqueue_or_withdraw(key, job, message)
         return wait_and_answer(job.id, follower)
 
 
 # -- before the job exists ---------------------------------------------------------------
+
+def limits_of(settings) -> Limits:
+    return Limits(settings.max_image_side, settings.max_steps, settings.max_images_per_request,
+                  settings.upload_limit_bytes, settings.max_llm_tokens)
+
 
 def request_fingerprint(pipeline: str, model_id: str, req: PipelineRequest,
                         uploads: dict[str, Upload]) -> str:
@@ -219,9 +226,7 @@ def enqueue_or_withdraw(key: ApiKey, job: Job, message) -> None:
 def forwarded(job_id, key, pipeline, model_id, req, uploads, options, fingerprint):
     """Runs the job on the fallback gateway, and records it here with where it ran."""
     settings = ext.settings()
-    status, body = fallback.forward(settings, pipeline, request)
-    if status != 200:
-        return body, status
+    _, body = fallback.forward(settings, pipeline, type(req), request, uploads)
     job, _ = create_job(job_id, key, pipeline, model_id, req, uploads, options, fingerprint,
                         queue="fallback")
     jobs.finish_elsewhere(job, settings.fallback_gateway_url, body)
@@ -265,7 +270,7 @@ def async_answer(job: Job):
 
 def sync_answer(job: Job):
     if job.status == JobStatus.SUCCEEDED:
-        return jobs.render_result(job.result, ext.media_links(request.host_url))
+        return jobs.render_result(job, ext.media_links(request.host_url))
     if job.status == JobStatus.FAILED:
         raise ApiError(500, job.error or "Job failed.")
     raise ApiError(503, f"The job was {job.status}.")

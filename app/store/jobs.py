@@ -3,6 +3,7 @@
 Every transition is idempotent: an event for a job already final is ignored, so a job
 re-run after a crash, or an event delivered twice, never changes an outcome twice."""
 
+import json
 import time
 import uuid
 from datetime import datetime, timezone
@@ -14,7 +15,9 @@ from app.store.media import MediaLinks, MediaStore
 from app.store.tables import Job, JobHistory, JobOutbox, WebhookDelivery
 from tasks import control
 from tasks.dispatch import send_job
-from tasks.messages import TEXT, JobMessage, Output, WorkerEvent, encode_bytes
+from tasks.messages import ANSWER, TEXT, JobMessage, Output, WorkerEvent, encode_bytes
+from tasks.pipelines import PIPELINES
+from tasks.pipelines.base import render_answer
 from tasks.status import FINAL_STATUSES, REQUEUED, JobStatus
 
 
@@ -113,6 +116,10 @@ def _mark_started(job: Job, event: WorkerEvent, at: datetime) -> None:
 def _finish(job: Job, event: WorkerEvent, at: datetime, media: MediaStore) -> None:
     if event.status == JobStatus.SUCCEEDED:
         job.result = _result(job.id, event.outputs, media)
+        if event.units is not None:
+            # The worker's own count (llm: tokens processed) is believed only up to the
+            # bound the gateway set at intake: an operator cannot bill more.
+            job.billable_units = max(0, min(job.billable_units, event.units))
     job.status = event.status
     job.error = event.error
     job.finished_at = at
@@ -123,7 +130,11 @@ def _finish(job: Job, event: WorkerEvent, at: datetime, media: MediaStore) -> No
 
 
 def _result(job_id: str, outputs: list[Output], media: MediaStore) -> dict:
-    """A text output (image-to-text) is the answer itself; media are stored, and linked."""
+    """A JSON answer or a text output (image-to-text) is the answer itself; media are
+    stored, and linked."""
+    answers = [output for output in outputs if output.content_type == ANSWER]
+    if answers:
+        return {"body": _without_nul(json.loads(answers[0].raw()))}
     texts = [output.raw().decode() for output in outputs if output.content_type == TEXT]
     if texts:
         return {"text": "\n".join(texts)}
@@ -135,26 +146,35 @@ def _result(job_id: str, outputs: list[Output], media: MediaStore) -> dict:
     return {"images": images}
 
 
+def _without_nul(value):
+    """PostgreSQL's JSON cannot hold U+0000, which a model may well write."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _without_nul(item) for key, item in value.items()}
+    return value
+
+
 def finish_elsewhere(job: Job, where: str, answer: dict) -> None:
     """A job another gateway ran for us: its answer is the result, URLs and all."""
     at = now()
     job.status = JobStatus.SUCCEEDED
     job.ran_on = where
-    job.result = answer
+    job.result = {"body": answer}
     job.started_at = job.finished_at = at
     _history(job, JobStatus.SUCCEEDED, at, {"ran_on": where})
 
 
-def render_result(result: dict | None, links: MediaLinks) -> dict | None:
-    """The Livepeer answer, {"images": [{"url", "seed", "nsfw"}]} for this host, or
-    {"text"} for image-to-text."""
-    if result is None:
+def render_result(job: Job, links: MediaLinks) -> dict | None:
+    """The route's answer for a job's result, as its pipeline's spec renders it, media
+    linked for this host."""
+    if job.result is None:
         return None
-    if "text" in result:
-        return {"text": result["text"]}
-    return {"images": [{"url": img.get("url") or links.url(img["media"]),
-                        "seed": img["seed"], "nsfw": img["nsfw"]}
-                       for img in result["images"]]}
+    spec = PIPELINES.get(job.pipeline)  # None: a plugin no longer installed here
+    render = spec.request.render if spec is not None else render_answer
+    return render(job.result, links.url)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -180,7 +200,7 @@ def public_view(job: Job, links: MediaLinks, live_progress: dict | None) -> dict
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "billable_units": job.billable_units,
-        "result": render_result(job.result, links),
+        "result": render_result(job, links),
         "error": job.error,
         "timings": job.timings,
         "priority": job.priority,

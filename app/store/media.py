@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.messages import TEXT
+from tasks.messages import ANSWER, TEXT
 
 EXTENSIONS = {"image/png": ".png", "video/mp4": ".mp4", "image/jpeg": ".jpg",
-              "application/json": ".json"}
+              "application/json": ".json", "audio/wav": ".wav"}
 CONTENT_TYPES = {ext: ctype for ctype, ext in EXTENSIONS.items()}
-_NAME = re.compile(r"^[0-9a-f]{48}\.(png|mp4|jpg|json)$")
+_NAME = re.compile(r"^[0-9a-f]{48}\.(png|mp4|jpg|json|wav)$")
 
 
 class MediaStore:
@@ -32,8 +32,8 @@ class MediaStore:
     @staticmethod
     def accepts(content_type: str) -> bool:
         """Whether a result of this type can be stored and served (or is the answer's
-        text itself)."""
-        return content_type in EXTENSIONS or content_type == TEXT
+        text or JSON itself)."""
+        return content_type in EXTENSIONS or content_type in (TEXT, ANSWER)
 
     def name_for(self, job_id: str, index: int, content_type: str) -> str:
         digest = hmac.new(self.secret, f"{job_id}/{index}".encode(), hashlib.sha256)

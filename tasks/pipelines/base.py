@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 import io
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +26,9 @@ BYTES_PER_OUTPUT_PIXEL = 12_000
 
 
 class InvalidRequest(Exception):
-    """A request the pipeline refuses, with the status to answer (400 unless said)."""
+    """A request the pipeline refuses, with the status to answer (400 unless said).
+    Raised by a runner too, for what only the model can tell (a prompt longer than its
+    context): the job fails with this message."""
 
     def __init__(self, msg: str, status: int = 400):
         super().__init__(msg)
@@ -35,9 +38,22 @@ class InvalidRequest(Exception):
 
 @dataclass(frozen=True)
 class Limits:
+    """The caps an operator sets (app/settings.py). Each pipeline's request says which of
+    its fields they cap (CAPS), so that /openapi.json shows them as maxima."""
+
     max_side: int = 2048
     max_steps: int = 200
     max_images: int = 8
+    upload_bytes: int = 10 * 1024 * 1024
+    max_tokens: int = 4096  # an llm completion
+
+    def value(self, cap: str | int) -> int:
+        return cap if isinstance(cap, int) else getattr(self, cap)
+
+
+# The statuses Livepeer's spec declares on its image routes: the SDK raises a typed
+# HTTPError for these and an untyped SDKError for any other.
+LIVEPEER_ERRORS = (400, 401, 422, 500)
 
 
 def check_prompt(prompt: str) -> None:
@@ -87,6 +103,17 @@ class TextResponse(BaseModel):
     text: str
 
 
+def render_answer(result: dict, url: Callable[[str], str]) -> dict:
+    """A stored result as the route answers it: a JSON answer as the worker wrote it,
+    a caption as {"text"}, media as Livepeer's {"images": [{"url", "seed", "nsfw"}]}."""
+    if "body" in result:
+        return result["body"]
+    if "text" in result:
+        return {"text": result["text"]}
+    return {"images": [{"url": image.get("url") or url(image["media"]), "seed": image["seed"],
+                        "nsfw": image["nsfw"]} for image in result["images"]]}
+
+
 # -- requests ----------------------------------------------------------------------------
 
 class PipelineRequest(BaseModel):
@@ -101,6 +128,11 @@ class PipelineRequest(BaseModel):
     SUMMARY: ClassVar[str] = ""
     SCALE: ClassVar[int] = 1  # output side / input side, to cap inputs by the output
     RESPONSE: ClassVar[type[BaseModel]] = ImageResponse
+    # The error statuses Livepeer's spec declares for the route; an error picks one of
+    # these where one fits (an unsupported upload is a 415 only where 415 is declared).
+    ERRORS: ClassVar[tuple[int, ...]] = LIVEPEER_ERRORS
+    # Caps on fields: name -> (JSON schema keyword, a Limits attribute or a number).
+    CAPS: ClassVar[dict[str, tuple[str, str | int]]] = {}
 
     model_id: str = Field("", description="The model; \"\" means the pipeline's default.")
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED,
@@ -114,7 +146,25 @@ class PipelineRequest(BaseModel):
         frames; the LoRA adapters it offers)."""
 
     def billable_units(self, uploads: dict) -> int:
+        """What the job is billed by, known at intake. Where the worker counts what it
+        really used (used_units), this is the upper bound of that count."""
         raise NotImplementedError
+
+    def used_units(self, outputs: list) -> int | None:
+        """The units the worker counted from its outputs (llm: tokens processed), which
+        it reports in its succeeded event; None where the intake count is the bill."""
+        return None
+
+    @classmethod
+    def unsupported_status(cls) -> int:
+        """The status of an upload or body of the wrong kind on this route."""
+        return 415 if 415 in cls.ERRORS else 400
+
+    @classmethod
+    def caps(cls, limits: "Limits") -> dict[str, dict]:
+        """JSON schema keywords for the capped fields, for /openapi.json."""
+        return {name: {keyword: limits.value(cap)}
+                for name, (keyword, cap) in cls.CAPS.items()}
 
     def output_pixels(self, inputs: dict[str, bytes]) -> int:
         """Output pixels times the number of outputs (images, or frames of a video)."""
@@ -131,19 +181,52 @@ class PipelineRequest(BaseModel):
             params["seed"] = secrets.randbelow(MAX_SEED)
         return params
 
+    @classmethod
+    def render(cls, result: dict, url: Callable[[str], str]) -> dict:
+        """The answer of a job of this pipeline from its stored result; `url` links a
+        stored media file. Pipelines whose answer is not one of render_answer's shapes
+        (text-to-speech's {"audio": {"url"}}) override it."""
+        return render_answer(result, url)
+
+
+def load_object(reference: str):
+    """"package.module:attribute", imported."""
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
 
 @dataclass(frozen=True)
 class PipelineSpec:
-    """A pipeline as the network knows it: its route (/<name>), its request and answer,
-    and the runner workers load ("package.module:Class", imported by workers only)."""
+    """A pipeline as the network knows it, registered through the entry point group
+    `genai.pipelines` (tasks/pipelines/__init__.py), built-in or from another package:
+
+    - name, and the route (/<name> unless `route` says otherwise);
+    - the request (its fields, checks, billable_units, request_bytes) and the answer
+      (request.RESPONSE);
+    - the default model, used when neither the request nor the models file names one;
+    - the runner ("package.module:Class", imported by workers only);
+    - the tiny models the dev stack builds for it (model_id -> "package.module:builder",
+      each builder called as builder(out_dir, scratch_dir), imported by devstack only).
+
+    References are strings so that this contract imports nothing of the processes."""
 
     name: str
     request: type[PipelineRequest]
     runner: str
+    default_model: str = ""
+    tiny_models: Mapping[str, str] = field(default_factory=dict)
+    route: str = ""
+
+    @property
+    def path(self) -> str:
+        return self.route or f"/{self.name}"
+
+    @property
+    def response(self) -> type[BaseModel]:
+        return self.request.RESPONSE
 
     def load_runner(self) -> type:
-        module, _, attribute = self.runner.partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        return load_object(self.runner)
 
     def params(self, raw: dict) -> PipelineRequest:
         """A job's params, as its worker reads them."""

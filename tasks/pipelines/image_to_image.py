@@ -31,5 +31,8 @@ class ImageToImageRequest(PromptedRequest):
         return width * height * self.num_images_per_prompt
 
 
-SPEC = PipelineSpec("image-to-image", ImageToImageRequest,
-                    runner="workers.pipelines.image_to_image:ImageToImage")
+SPEC = PipelineSpec(
+    "image-to-image", ImageToImageRequest, runner="workers.pipelines.image_to_image:ImageToImage",
+    default_model="stabilityai/sdxl-turbo",
+    # Any text-to-image SD checkpoint is also an image-to-image one (AutoPipeline).
+    tiny_models={"tiny/sd-img2img": "devstack.tiny.diffusion:build_sd"})

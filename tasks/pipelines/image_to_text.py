@@ -4,7 +4,10 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from tasks.pipelines.base import Limits, PipelineRequest, PipelineSpec, TextResponse, check_text
+from tasks.pipelines.base import (
+    LIVEPEER_ERRORS, MAX_PROMPT_CHARS, Limits, PipelineRequest, PipelineSpec, TextResponse,
+    check_text,
+)
 
 
 class ImageToTextRequest(PipelineRequest):
@@ -12,6 +15,8 @@ class ImageToTextRequest(PipelineRequest):
     FILES: ClassVar[tuple[str, ...]] = ("image",)
     SUMMARY: ClassVar[str] = "Describe an image in text (a caption)."
     RESPONSE: ClassVar[type[BaseModel]] = TextResponse
+    ERRORS: ClassVar[tuple[int, ...]] = (*LIVEPEER_ERRORS, 413)
+    CAPS: ClassVar[dict] = {"prompt": ("maxLength", MAX_PROMPT_CHARS)}
 
     prompt: str = Field("", description="The caption's beginning, which the model goes on.")
 
@@ -23,5 +28,7 @@ class ImageToTextRequest(PipelineRequest):
         return uploads["image"].pixels
 
 
-SPEC = PipelineSpec("image-to-text", ImageToTextRequest,
-                    runner="workers.pipelines.image_to_text:ImageToText")
+SPEC = PipelineSpec(
+    "image-to-text", ImageToTextRequest, runner="workers.pipelines.image_to_text:ImageToText",
+    default_model="Salesforce/blip-image-captioning-large",
+    tiny_models={"tiny/blip": "devstack.tiny.vision:build_blip"})

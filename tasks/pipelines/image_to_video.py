@@ -15,6 +15,9 @@ class ImageToVideoRequest(PipelineRequest):
     CONTENT: ClassVar[str] = "multipart/form-data"
     FILES: ClassVar[tuple[str, ...]] = ("image",)
     SUMMARY: ClassVar[str] = "Generate a video (H.264 mp4) from an image."
+    CAPS: ClassVar[dict] = {"width": ("maximum", "max_side"), "height": ("maximum", "max_side"),
+                            "num_inference_steps": ("maximum", "max_steps"),
+                            "fps": ("maximum", 60), "motion_bucket_id": ("maximum", 1023)}
 
     height: int = 576
     width: int = 1024
@@ -43,5 +46,7 @@ class ImageToVideoRequest(PipelineRequest):
         return self.width * self.height * (self.num_frames or DEFAULT_VIDEO_FRAMES)
 
 
-SPEC = PipelineSpec("image-to-video", ImageToVideoRequest,
-                    runner="workers.pipelines.image_to_video:ImageToVideo")
+SPEC = PipelineSpec(
+    "image-to-video", ImageToVideoRequest, runner="workers.pipelines.image_to_video:ImageToVideo",
+    default_model="stabilityai/stable-video-diffusion-img2vid-xt",
+    tiny_models={"tiny/svd": "devstack.tiny.diffusion:build_svd"})

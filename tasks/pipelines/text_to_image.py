@@ -8,6 +8,8 @@ from tasks.pipelines.prompted import PromptedRequest
 
 class TextToImageRequest(PromptedRequest):
     SUMMARY: ClassVar[str] = "Generate images from a text prompt."
+    CAPS: ClassVar[dict] = {**PromptedRequest.CAPS, "width": ("maximum", "max_side"),
+                            "height": ("maximum", "max_side")}
 
     height: int = 576
     width: int = 1024
@@ -24,5 +26,9 @@ class TextToImageRequest(PromptedRequest):
         return self.width * self.height * self.num_images_per_prompt
 
 
-SPEC = PipelineSpec("text-to-image", TextToImageRequest,
-                    runner="workers.pipelines.text_to_image:TextToImage")
+SPEC = PipelineSpec(
+    "text-to-image", TextToImageRequest, runner="workers.pipelines.text_to_image:TextToImage",
+    default_model="stabilityai/sdxl-turbo",
+    tiny_models={"tiny/sd": "devstack.tiny.diffusion:build_sd",
+                 "tiny/sd-safety-flags-all": "devstack.tiny.diffusion:build_sd_flagging",
+                 "tiny/sd-style-lora": "devstack.tiny.diffusion:build_sd_lora"})

@@ -3,7 +3,8 @@
 from typing import ClassVar
 
 from tasks.pipelines.base import (
-    Limits, PipelineRequest, PipelineSpec, check_prompt, check_range, image_size,
+    MAX_PROMPT_CHARS, Limits, PipelineRequest, PipelineSpec, check_prompt, check_range,
+    image_size,
 )
 
 
@@ -12,6 +13,8 @@ class UpscaleRequest(PipelineRequest):
     FILES: ClassVar[tuple[str, ...]] = ("image",)
     SUMMARY: ClassVar[str] = "Upscale an image 4x, guided by a text prompt."
     SCALE: ClassVar[int] = 4
+    CAPS: ClassVar[dict] = {"prompt": ("maxLength", MAX_PROMPT_CHARS),
+                            "num_inference_steps": ("maximum", "max_steps")}
 
     prompt: str = ""
     safety_check: bool = True
@@ -29,4 +32,7 @@ class UpscaleRequest(PipelineRequest):
         return width * height * self.SCALE * self.SCALE
 
 
-SPEC = PipelineSpec("upscale", UpscaleRequest, runner="workers.pipelines.upscale:Upscale")
+SPEC = PipelineSpec(
+    "upscale", UpscaleRequest, runner="workers.pipelines.upscale:Upscale",
+    default_model="stabilityai/stable-diffusion-x4-upscaler",
+    tiny_models={"tiny/sd-x4-upscaler": "devstack.tiny.diffusion:build_sd_x4_upscaler"})

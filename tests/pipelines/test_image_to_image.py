@@ -79,7 +79,7 @@ def build_tiny_pix2pix(tmp_path):
     from diffusers import (DDIMScheduler, StableDiffusionInstructPix2PixPipeline,
                            UNet2DConditionModel)
 
-    from devstack.tiny import tiny_clip_text_encoder, tiny_clip_tokenizer, tiny_vae
+    from devstack.tiny.diffusion import tiny_clip_text_encoder, tiny_clip_tokenizer, tiny_vae
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(

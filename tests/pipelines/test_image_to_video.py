@@ -10,7 +10,7 @@ from PIL import Image
 from tasks.pipelines.image_to_video import ImageToVideoRequest
 from workers.pipelines import pipeline_class
 from workers.pipelines.image_to_video import ImageToVideo
-from devstack.tiny import TINY_SVD_FRAMES
+from devstack.tiny.diffusion import TINY_SVD_FRAMES
 from workers.video import encode_mp4
 
 PARAMS = {"width": 64, "height": 48, "fps": 8, "motion_bucket_id": 127,

@@ -1,22 +1,44 @@
 """The one small interface every pipeline module implements."""
 
 import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from tasks.messages import Output
 from tasks.pipelines.base import PipelineRequest
 
-# Called after each denoising step with (step, total_steps).
-StepCallback = Callable[[int, int], None]
+# Called after each step with (step, total_steps), and, by a runner that streams its
+# answer (llm), with a chunk of it as a third argument: the runtime publishes the chunk
+# with the progress, and the gateway streams it to the client. It raises to stop the job.
+StepCallback = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class RunnerContext:
+    """What a runner may need of its slot beyond its model: the local model store, and
+    the operator's policy on LoRA adapters (workers/settings.py)."""
+
+    models_dir: Path = Path(".run/models")
+    # Adapters named by a Hugging Face id that the models file does not list are loaded
+    # from the local model store or the Hugging Face cache only when this is on.
+    local_loras: bool = False
+    lora_cache_bytes: int = 2 * 1024**3  # adapters kept loaded between jobs, at most
 
 
 class Pipeline:
     """A loaded model that turns a job's params (its pipeline's request, typed) and input
     media into outputs."""
 
-    def __init__(self, model_path: str, device: str):
+    def __init__(self, model_path: str, device: str, context: RunnerContext | None = None):
         self.device = device
+        self.context = context or RunnerContext()
         self.load(model_path)
+
+    def extra_bytes(self) -> int:
+        """Memory the runner holds beyond its model's weights (adapters kept loaded)."""
+        return 0
 
     def load(self, model_path: str) -> None:
         raise NotImplementedError
@@ -28,6 +50,28 @@ class Pipeline:
     def smoke(self) -> None:
         """The cheapest real inference, run once after loading to prove the model works."""
         raise NotImplementedError
+
+
+class StepThrottle:
+    """A step callback that passes steps on at most every `interval` seconds, and always
+    the last one and any with a chunk. For runners whose steps are tokens: a round trip to
+    Redis per token would cost a small model a good part of its speed. The callback is
+    also where a cancel or a time limit stops the job: within `interval`, then."""
+
+    def __init__(self, on_step: StepCallback, interval: float = 0.05):
+        self.on_step = on_step
+        self.interval = interval
+        self.last = float("-inf")
+
+    def __call__(self, step: int, total: int, chunk: dict | None = None) -> None:
+        now = time.monotonic()
+        if chunk is None and step < total and now - self.last < self.interval:
+            return
+        self.last = now
+        if chunk is None:
+            self.on_step(step, total)
+        else:
+            self.on_step(step, total, chunk)
 
 
 def torch_dtype(device: str):

@@ -1,4 +1,5 @@
-"""image-to-image: Stable Diffusion family img2img (and instruct-pix2pix) through diffusers."""
+"""image-to-image: Stable Diffusion family img2img (and instruct-pix2pix) through diffusers,
+with the request's LoRA adapters and its prompt split on "|" for models that take several."""
 
 import inspect
 
@@ -16,6 +17,8 @@ from workers.pipelines.base import (
     snap_to_multiple,
     torch_dtype,
 )
+from workers.pipelines.lora import LoraSlots
+from workers.pipelines.prompts import prompt_arguments
 
 # Params that only some image-to-image pipelines take: instruct-pix2pix has no strength,
 # only it has an image_guidance_scale.
@@ -41,13 +44,23 @@ class ImageToImage(Pipeline):
         self.pipe.set_progress_bar_config(disable=True)
         self.safety = SafetyChecker(self.pipe)
         self.accepts = set(inspect.signature(self.pipe.__call__).parameters)
+        self.loras = LoraSlots(self.context)
+
+    def extra_bytes(self) -> int:
+        return self.loras.bytes()
 
     def run(self, params: ImageToImageRequest, inputs, on_step):
+        try:  # released even when applying fails half way
+            self.loras.apply(self.pipe, params.lora_weights, params.lora_ids)
+            return self._transform(params, inputs, on_step)
+        finally:
+            self.loras.release(self.pipe)
+
+    def _transform(self, params: ImageToImageRequest, inputs, on_step):
         image = open_image(inputs["image"])
         count = params.num_images_per_prompt
         result = self.pipe(
-            prompt=params.prompt,
-            negative_prompt=params.negative_prompt or None,
+            **prompt_arguments(self.accepts, params.prompt, params.negative_prompt),
             image=snap_to_multiple(image),
             guidance_scale=params.guidance_scale,
             num_inference_steps=params.num_inference_steps,

@@ -1,4 +1,7 @@
-"""text-to-image: Stable Diffusion family pipelines through diffusers' AutoPipeline."""
+"""text-to-image: Stable Diffusion family pipelines through diffusers' AutoPipeline, with
+the request's LoRA adapters and its prompt split on "|" for models that take several."""
+
+import inspect
 
 from tasks.messages import Output
 from tasks.pipelines.text_to_image import TextToImageRequest
@@ -10,6 +13,8 @@ from workers.pipelines.base import (
     png_bytes,
     torch_dtype,
 )
+from workers.pipelines.lora import LoraSlots
+from workers.pipelines.prompts import prompt_arguments
 
 
 class TextToImage(Pipeline):
@@ -22,13 +27,24 @@ class TextToImage(Pipeline):
         ).to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
         self.safety = SafetyChecker(self.pipe)
+        self.loras = LoraSlots(self.context)
+        self.accepts = set(inspect.signature(self.pipe.__call__).parameters)
+
+    def extra_bytes(self) -> int:
+        return self.loras.bytes()
 
     def run(self, params: TextToImageRequest, inputs, on_step):
+        try:  # released even when applying fails half way
+            self.loras.apply(self.pipe, params.lora_weights, params.lora_ids)
+            return self._generate(params, on_step)
+        finally:
+            self.loras.release(self.pipe)
+
+    def _generate(self, params: TextToImageRequest, on_step):
         steps = params.num_inference_steps
         count = params.num_images_per_prompt
         result = self.pipe(
-            prompt=params.prompt,
-            negative_prompt=params.negative_prompt or None,
+            **prompt_arguments(self.accepts, params.prompt, params.negative_prompt),
             width=params.width,
             height=params.height,
             guidance_scale=params.guidance_scale,

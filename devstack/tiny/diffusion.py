@@ -1,16 +1,8 @@
-"""Tiny random-weight pipelines of the real architectures, built from configs.
+"""Tiny diffusion pipelines (Stable Diffusion, SVD, the x4 upscaler) and a LoRA adapter
+for the tiny SD, random weights of the real architectures, built from configs."""
 
-They are saved with save_pretrained and loaded by the same from_pretrained path a real
-model takes, so the demo and every test exercise the real code without a download.
-
-    python -m devstack.tiny --out .run/models
-"""
-
-import argparse
 import json
 from pathlib import Path
-
-from tqdm import tqdm
 
 SEED = 0
 # Frames per clip of tiny/svd when a request names none (SVD-xt has 25).
@@ -196,85 +188,34 @@ def build_sd_x4_upscaler(out: Path, scratch: Path) -> None:
     pipe.save_pretrained(out)
 
 
-def tiny_bert_tokenizer(directory: Path):
-    """BLIP's BERT tokenizer on a vocab of the special tokens, the letters, digits and
-    punctuation, each also as a word piece ("##a"): any plain-text prompt tokenizes,
-    letter by letter, and decodes back to itself."""
-    import string
-
-    from transformers import BertTokenizer
-
-    directory.mkdir(parents=True, exist_ok=True)
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
-    symbols = list(string.ascii_lowercase + string.digits + string.punctuation)
-    pieces = [f"##{symbol}" for symbol in string.ascii_lowercase + string.digits]
-    (directory / "vocab.txt").write_text("\n".join(specials + symbols + pieces) + "\n")
-    # BLIP starts every caption with [DEC], as Salesforce's checkpoints configure it.
-    return BertTokenizer(str(directory / "vocab.txt"), bos_token="[DEC]", model_max_length=64)
+UNET_LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+TEXT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 
 
-def build_blip(out: Path, scratch: Path) -> None:
-    """A BLIP image-captioning model (ViT image encoder, BERT text decoder with
-    cross-attention), as Salesforce/blip-image-captioning-* are, with its processor."""
+def build_sd_lora(out: Path, scratch: Path, rank: int = 4, strength: float = 0.5) -> None:
+    """A LoRA adapter for tiny/sd, saved as diffusers' training scripts save one
+    (pytorch_lora_weights.safetensors, keys unet.* and text_encoder.*): on the UNet's
+    attention projections and the CLIP text encoder's, A and B random and non-zero
+    (init_lora_weights=False), B scaled by `strength` so images change but stay images.
+    The base is built here again: the same seed gives tiny/sd's weights."""
     import torch
-    from transformers import (BlipConfig, BlipForConditionalGeneration, BlipImageProcessor,
-                              BlipProcessor)
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
 
-    torch.manual_seed(SEED)
-    tokenizer = tiny_bert_tokenizer(scratch / "tokenizer")
-    config = BlipConfig(
-        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 37,
-                     "num_attention_heads": 4, "num_hidden_layers": 2,
-                     "encoder_hidden_size": 32, "max_position_embeddings": 64,
-                     "bos_token_id": tokenizer.bos_token_id,
-                     "sep_token_id": tokenizer.sep_token_id,
-                     "pad_token_id": tokenizer.pad_token_id},
-        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4,
-                       "num_hidden_layers": 2, "image_size": 32, "patch_size": 8},
-        projection_dim=32,
-    )
-    BlipForConditionalGeneration(config).eval().save_pretrained(out)
-    processor = BlipProcessor(BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer)
-    processor.save_pretrained(out)
-
-
-# model_id -> builder; the ids the demo's models file names.
-BUILDERS = {
-    "tiny/sd": build_sd,
-    "tiny/sd-safety-flags-all": build_sd_flagging,
-    # Any text-to-image SD checkpoint is also an image-to-image one (AutoPipeline).
-    "tiny/sd-img2img": build_sd,
-    "tiny/svd": build_svd,
-    "tiny/sd-x4-upscaler": build_sd_x4_upscaler,
-    "tiny/blip": build_blip,
-}
-
-
-def build_missing(models_dir: Path, model_ids=None) -> list[str]:
-    """Builds each tiny model not yet on disk; returns the ids it built."""
-    import tempfile
-
-    from workers.cache import is_model_folder
-
-    wanted = [m for m in (model_ids or BUILDERS) if not is_model_folder(models_dir / m)]
-    for model_id in tqdm(wanted, desc="building tiny models", unit="model", disable=not wanted):
-        target = models_dir / model_id
-        with tempfile.TemporaryDirectory(dir=models_dir if models_dir.exists() else None) as tmp:
-            staging = Path(tmp) / "model"
-            BUILDERS[model_id](staging, Path(tmp) / "scratch")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staging.rename(target)  # atomic: a half-built model is never visible
-    return wanted
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=".run/models", type=Path)
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    built = build_missing(args.out)
-    print(f"built {len(built)} model(s) under {args.out}" if built else "tiny models present")
-
-
-if __name__ == "__main__":
-    main()
+    build_sd(scratch / "base", scratch / "base-scratch")
+    pipe = StableDiffusionPipeline.from_pretrained(str(scratch / "base"))
+    torch.manual_seed(SEED + 1)
+    layers = {}
+    for key, module, targets in (("unet", pipe.unet, UNET_LORA_TARGETS),
+                                 ("text_encoder", pipe.text_encoder, TEXT_LORA_TARGETS)):
+        module.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=targets,
+                                      init_lora_weights=False))
+        with torch.no_grad():
+            for name, param in module.named_parameters():
+                if ".lora_B." in name:
+                    param.mul_(strength)
+        layers[f"{key}_lora_layers"] = convert_state_dict_to_diffusers(
+            get_peft_model_state_dict(module))
+    StableDiffusionPipeline.save_lora_weights(out, safe_serialization=True, **layers)

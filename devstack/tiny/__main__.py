@@ -1,0 +1,3 @@
+from devstack.tiny import main
+
+main()

@@ -1,0 +1,1 @@
+"""text-embedding: a pipeline plugin for genai-network."""
