@@ -21,7 +21,8 @@ def job_row(sessions, api_key):
     def make(bound: int) -> str:
         with sessions() as session:
             key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(api_key)))
-            job = jobs.new_job(key.id, "llm", "tiny/llama", {}, bound, "llm:tiny/llama")
+            job = jobs.new_job(str(uuid.uuid4()), key.id, "llm", "tiny/llama", {}, bound,
+                               "llm:tiny/llama")
             session.add(job)
             session.commit()
             return job.id
