@@ -107,6 +107,13 @@ class Redis:
             self.proc.terminate()
             self.proc.wait(10)
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no last write of its own (what the OS has of its AOF is
+        what comes back)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
 
 def python_env(extra: dict) -> dict:
     """The environment for our own child processes: the repo importable, no hub."""

@@ -5,6 +5,8 @@ hash with the latest progress."""
 import json
 import time
 
+from redis import exceptions as redis_errors
+
 from tasks.names import job_channel, job_progress_key
 from tasks.status import FINAL_STATUSES, PROGRESS
 
@@ -56,7 +58,12 @@ class Follower:
         self.pubsub.close()
 
     def next(self, timeout: float) -> dict | None:
-        message = self.pubsub.get_message(timeout=timeout)
+        """The next event within `timeout`, or None. Redis away (restarting): None, so
+        that the caller asks the database; the subscription comes back with Redis."""
+        try:
+            message = self.pubsub.get_message(timeout=timeout)
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError):
+            return None
         return json.loads(message["data"]) if message else None
 
     def wait_final(self, timeout: float, is_final) -> bool:
