@@ -77,10 +77,11 @@ class GatewayCollector:
     """The network's state, read when Prometheus scrapes. A source that is down is
     reported by genai_source_up and left out, never fails the scrape."""
 
-    def __init__(self, sessions, redis, catalog):
+    def __init__(self, sessions, redis, catalog, unpaid_after_seconds: float):
         self.sessions = sessions
         self.redis = redis
         self.catalog = catalog
+        self.unpaid_after_seconds = unpaid_after_seconds
 
     def collect(self):
         up = GaugeMetricFamily("genai_source_up", "1 when the gateway could read the source",
@@ -103,7 +104,7 @@ class GatewayCollector:
             for pipeline, model_id, status, count in stats.job_counts(session):
                 jobs.add_metric([pipeline, model_id, status], count)
         yield jobs
-        paid = stats.payments(self.sessions)
+        paid = stats.payments(self.sessions, self.unpaid_after_seconds)
         for name, key, help_text in (
                 ("genai_tickets_issued", "tickets_issued", "Payment tickets issued"),
                 ("genai_tickets_winning", "tickets_winning", "Tickets known to win"),
@@ -111,7 +112,9 @@ class GatewayCollector:
             yield CounterMetricFamily(name, help_text, value=paid[key])
         for name, key, help_text in (
                 ("genai_payments_owed_wei", "owed_wei",
-                 "EV owed: the fees of the succeeded jobs settled so far"),
+                 "EV owed: the fees of the succeeded jobs of paid workers"),
+                ("genai_payments_owed_unpaid_wei", "owed_unpaid_wei",
+                 "The fees of succeeded jobs still unpaid after PAYMENTS_UNPAID_SECONDS"),
                 ("genai_payments_ev_issued_wei", "ev_issued_wei",
                  "Expected value of the tickets issued"),
                 ("genai_payments_redeemed_wei", "redeemed_wei",
@@ -145,7 +148,8 @@ class GatewayCollector:
 def init_app(app) -> None:
     """The app's state collector; /metrics combines it with the event counters."""
     app.extensions["metrics"] = GatewayCollector(app.extensions["db"], app.extensions["redis"],
-                                                 app.extensions["catalog"])
+                                                 app.extensions["catalog"],
+                                                 app.extensions["settings"].payments_unpaid_seconds)
 
 
 def render(app) -> tuple[bytes, str]:

@@ -66,8 +66,11 @@ class WorkerEvent(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     step: int | None = None  # progress events: step of total
     total: int | None = None
-    # On succeeded events of a paid operator: its TicketParams (chain.TicketParams.to_dict()).
+    # On succeeded events of a paid operator: its TicketParams (chain.TicketParams.to_dict()),
+    # when the worker could make them, and its address (payee), always: the job is owed
+    # even without params. The gateway owes the registered operator's address.
     payment: dict | None = None
+    payee: str | None = None
 
     def with_blobs(self, blobs: tuple[bytes, ...]) -> "WorkerEvent":
         """The event with its outputs' bytes put back from the envelope's blobs; raises
@@ -95,10 +98,18 @@ class SlotStarted(BaseModel):
 
 class PaymentReceipt(BaseModel):
     """An operator's redeemer's verdicts on a job's tickets: per ticket its sender nonce,
-    a rejection reason or None, and whether it won."""
+    a rejection reason or None, whether it won, and whether it is a copy answered again."""
 
     job_id: str
     results: list[dict]
+
+
+class FreshParams(BaseModel):
+    """Ticket params an operator's redeemer made for a job the gateway owes it, on the
+    gateway's request (chain.TicketParams.to_dict())."""
+
+    job_id: str
+    params: dict
 
 
 def encode_bytes(data: bytes) -> str:
