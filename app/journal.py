@@ -42,6 +42,7 @@ class Journal:
         if status != JobStatus.QUEUED:
             live.publish(self.redis, event.job_id, {"event": status})
         if status in FINAL_STATUSES:
+            log.info("job %s recorded %s", event.job_id, status, extra={"job_id": event.job_id})
             metrics.observe_final(job)
             self._observe(job)
         return status

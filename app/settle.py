@@ -37,7 +37,7 @@ from chain.bounds import Refusal, SenderView, TicketBounds, check
 from chain.payment import Payment
 from chain.recipient import TicketParams
 from chain.sender import TicketSender, TooManyTickets
-from tasks import names
+from tasks import logs, names
 
 log = logging.getLogger(__name__)
 TOO_MANY_TICKETS = "too_many_tickets"
@@ -90,11 +90,14 @@ class Settler:
                 if debt is None:
                     return None
                 job_id, payee = debt.job_id, debt.payee
+                logs.bind_job(job_id)  # this attempt's log lines carry its job
                 outcome = self._attempt(session, debt)
+            self._send(job_id, payee, outcome)
         except IntegrityError:  # two settlers picked the same nonces: the next try picks fresh ones
             log.warning("a settlement raced another; trying again")
             return "raced"
-        self._send(job_id, payee, outcome)
+        finally:
+            logs.bind_job(None)
         return outcome.what
 
     def _attempt(self, session, debt: ledger.Debt) -> Outcome:
