@@ -15,6 +15,7 @@ from app.store.jobs import apply_event, owe_webhook
 from app.store.media import MediaLinks, MediaStore
 from app.store.tables import Job
 from tasks import admission, live
+from tasks.catalog import Catalog
 from tasks.messages import WorkerEvent
 from tasks.status import FINAL_STATUSES, JobStatus
 
@@ -22,16 +23,18 @@ log = logging.getLogger(__name__)
 
 
 class Journal:
-    def __init__(self, sessions, redis, media: MediaStore, links: MediaLinks):
+    def __init__(self, sessions, redis, media: MediaStore, links: MediaLinks,
+                 catalog: Catalog | None = None):
         self.sessions = sessions
         self.redis = redis
         self.media = media
         self.links = links
+        self.catalog = catalog  # prices a success's debt: the recorder's journal has it
 
     def record(self, event: WorkerEvent, operator_id: int | None = None) -> str | None:
         """The job's status after the event, or None when it was already recorded."""
         with db.transaction(self.sessions) as session:
-            job = apply_event(session, event, self.media, operator_id)
+            job = apply_event(session, event, self.media, operator_id, self.catalog)
             if job is None:
                 return None
             status = job.status
@@ -41,6 +44,7 @@ class Journal:
             live.publish(self.redis, event.job_id, {"event": status})
         if status in FINAL_STATUSES:
             job_ended(self.redis, job.api_key_id, job.id)
+            log.info("job %s recorded %s", event.job_id, status, extra={"job_id": event.job_id})
             metrics.observe_final(job)
             self._observe(job)
         return status

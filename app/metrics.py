@@ -81,11 +81,12 @@ class GatewayCollector:
     copy of what was read, however often it comes. A source that is down is reported by
     genai_source_up and left out, never fails the scrape."""
 
-    def __init__(self, sessions, redis, catalog, refresh_seconds: float = 15.0,
-                 clock=time.monotonic):
+    def __init__(self, sessions, redis, catalog, unpaid_after_seconds: float,
+                 refresh_seconds: float = 15.0, clock=time.monotonic):
         self.sessions = sessions
         self.redis = redis
         self.catalog = catalog
+        self.unpaid_after_seconds = unpaid_after_seconds
         self.refresh_seconds = refresh_seconds
         self.clock = clock
         self._families: list | None = None
@@ -134,7 +135,7 @@ class GatewayCollector:
             for pipeline, model_id, status, count in stats.job_counts(session):
                 jobs.add_metric([pipeline, model_id, status], count)
         yield jobs
-        paid = stats.payments(self.sessions)
+        paid = stats.payments(self.sessions, self.unpaid_after_seconds)
         for name, key, help_text in (
                 ("genai_tickets_issued", "tickets_issued", "Payment tickets issued"),
                 ("genai_tickets_winning", "tickets_winning", "Tickets known to win"),
@@ -142,7 +143,9 @@ class GatewayCollector:
             yield CounterMetricFamily(name, help_text, value=paid[key])
         for name, key, help_text in (
                 ("genai_payments_owed_wei", "owed_wei",
-                 "EV owed: the fees of the succeeded jobs settled so far"),
+                 "EV owed: the fees of the succeeded jobs of paid workers"),
+                ("genai_payments_owed_unpaid_wei", "owed_unpaid_wei",
+                 "The fees of succeeded jobs still unpaid after PAYMENTS_UNPAID_SECONDS"),
                 ("genai_payments_ev_issued_wei", "ev_issued_wei",
                  "Expected value of the tickets issued"),
                 ("genai_payments_redeemed_wei", "redeemed_wei",
@@ -175,9 +178,10 @@ class GatewayCollector:
 
 def init_app(app) -> None:
     """The app's state collector; /metrics combines it with the event counters."""
+    settings = app.extensions["settings"]
     app.extensions["metrics"] = GatewayCollector(
         app.extensions["db"], app.extensions["redis"], app.extensions["catalog"],
-        app.extensions["settings"].metrics_refresh_seconds)
+        settings.payments_unpaid_seconds, settings.metrics_refresh_seconds)
 
 
 def render(app) -> tuple[bytes, str]:

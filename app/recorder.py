@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -40,7 +41,7 @@ from tasks.catalog import Catalog
 from tasks.celery_app import make_celery
 from tasks.connections import redis_client
 from tasks.control import Claimant
-from tasks.messages import PaymentReceipt, SlotStarted, WorkerEvent
+from tasks.messages import FreshParams, PaymentReceipt, SlotStarted, WorkerEvent
 from tasks.status import FINAL_STATUSES, PROGRESS, REQUEUED, JobStatus
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,12 @@ class Recorder:
         self.redis = redis or redis_client(settings.redis_url)
         self.media = MediaStore(settings.media_dir, settings.media_secret)
         links = MediaLinks(settings.public_base_url, self.media, settings.media_url_ttl_seconds)
-        self.journal = Journal(self.sessions, self.redis, self.media, links)
+        # The catalog prices what a success owes its operator (app/store/ledger.py).
+        self.journal = Journal(self.sessions, self.redis, self.media, links, load_catalog(settings))
         self.dispatcher = Dispatcher(self.sessions, self.redis, celery, self.journal)
         self.celery = celery
         self.keys = OperatorKeys(self.sessions, settings.operator_keys_secret.encode())
-        self.settler = settle.Settler(self.sessions, None, None, celery)
+        self.receipts = settle.Receipts(self.sessions)
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self._grouped: set[str] = set()
         self._retries: dict[tuple[str, str], tuple[int, float]] = {}  # -> (tries, due)
@@ -194,7 +196,10 @@ class Recorder:
             self._slot_started(operator_id, self._parse(SlotStarted, message))
         elif message.kind == envelope.RECEIPT:
             receipt = self._parse(PaymentReceipt, message)
-            self.settler.receipt(receipt.job_id, receipt.results, self.keys.address_of(operator_id))
+            self.receipts.receipt(receipt.job_id, receipt.results, self.keys.address_of(operator_id))
+        elif message.kind == envelope.PARAMS:
+            fresh = self._parse(FreshParams, message)
+            self.receipts.fresh_params(fresh.job_id, fresh.params, self.keys.address_of(operator_id))
         else:
             raise Refused("unknown_kind", message.kind)
 
@@ -222,11 +227,7 @@ class Recorder:
             event = self._usable(event)
             self._check(control.finish(self.redis, event.job_id, event.attempt, claimant,
                                        JobStatus(event.status), event.error, time.time()))
-            self.journal.record(event, operator_id)
-            if event.status == JobStatus.SUCCEEDED and event.payment:
-                # Also when recorded before: a crash between the commit and this send
-                # must not lose the payment. Settling is idempotent by job.
-                settle.request(self.celery, event)
+            self.journal.record(event, operator_id)  # a success with its debt: the settler pays
         else:
             raise Refused("malformed", f"status {event.status!r}")
 
@@ -272,30 +273,27 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def load_catalog(settings: Settings) -> Catalog | None:
+    return Catalog.load(settings.models_file) if os.path.exists(settings.models_file) else None
+
+
 def make_recorder_celery(settings: Settings):
-    """The recorder's Celery app: the settle and payment-receipt tasks."""
-    catalog = Catalog.load(settings.models_file) if os.path.exists(settings.models_file) else None
-    celery = make_celery(settings.redis_url, catalog, settings.max_job_seconds)
-    settle.register(celery, db.make_sessionmaker(settings.database_url), catalog)
-    return celery
+    """The recorder's Celery app, which dispatches jobs (it runs no task of its own: the
+    settler, not the recorder, pays)."""
+    return make_celery(settings.redis_url, load_catalog(settings), settings.max_job_seconds)
 
 
 def main() -> None:
     settings = Settings.from_env()
     logs.setup("recorder", settings.recorder_log_level)
-    logs.connect_celery()
     metrics_server.serve(settings.recorder_metrics_port, settings.recorder_metrics_addr)
     if not settings.operator_keys_secret:
         raise SystemExit("set OPERATOR_KEYS_SECRET: operators' messages are checked with it")
-    celery = make_recorder_celery(settings)
+    recorder = Recorder(settings, make_recorder_celery(settings))
     stop = threading.Event()
-    recorder = Recorder(settings, celery)
-    threading.Thread(target=recorder.run, args=(stop,), name="events", daemon=True).start()
-    celery.worker_main(["worker", "--pool=threads", "--concurrency=4",
-                        f"--queues={names.SETTLE_QUEUE}", "--hostname=recorder@%h",
-                        "--without-mingle", "--without-gossip",
-                        f"--loglevel={settings.recorder_log_level}"])
-    stop.set()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    recorder.run(stop)
 
 
 if __name__ == "__main__":

@@ -100,9 +100,25 @@ class Settings:
     placement_idle_seconds: float = 600.0
     placement_cooldown_seconds: float = 30.0
     watcher_interval_seconds: float = 5.0
-    watcher_confirmations: int = 0
+    # Blocks left unread at the head: what the watcher records is this deep (a reorg above
+    # it is unwound and read again). 0 on the dev chain (devstack sets it).
+    watcher_confirmations: int = 6
     watcher_from_block: int = 0
     watcher_log_level: str = "INFO"
+    # The settler's: how often it looks for debts due, the cap of its backoff (no ceiling on
+    # the tries), and how old its view of the chain may be for bounding new tickets.
+    settle_interval_seconds: float = 1.0
+    settle_retry_max_seconds: float = 60.0
+    settle_view_max_age_seconds: float = 600.0
+    settler_log_level: str = "INFO"
+    # Bounds on every ticket the gateway signs (chain/bounds.py). The EV ceiling is
+    # go-livepeer's default -maxTicketEV (3000 gwei).
+    max_face_value: int = 10**18
+    ticket_max_ev_fee_multiple: int = 100
+    ticket_min_ev: int = 1
+    ticket_max_ev: int = 3 * 10**12
+    # A debt unpaid for longer shows as owed_unpaid (/admin/payments, the gauge).
+    payments_unpaid_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> "Settings":
@@ -171,6 +187,16 @@ class Settings:
             watcher_confirmations=env.int("WATCHER_CONFIRMATIONS", d.watcher_confirmations),
             watcher_from_block=env.int("WATCHER_FROM_BLOCK", d.watcher_from_block),
             watcher_log_level=env.str("WATCHER_LOGLEVEL", d.watcher_log_level),
+            settle_interval_seconds=env.float("SETTLE_INTERVAL_SECONDS", d.settle_interval_seconds),
+            settle_retry_max_seconds=env.float("SETTLE_RETRY_MAX_SECONDS", d.settle_retry_max_seconds),
+            settle_view_max_age_seconds=env.float("SETTLE_VIEW_MAX_AGE_SECONDS",
+                                                  d.settle_view_max_age_seconds),
+            settler_log_level=env.str("SETTLER_LOGLEVEL", d.settler_log_level),
+            max_face_value=env.int("MAX_FACE_VALUE", d.max_face_value),
+            ticket_max_ev_fee_multiple=env.int("TICKET_MAX_EV_FEE_MULTIPLE", d.ticket_max_ev_fee_multiple),
+            ticket_min_ev=env.int("TICKET_MIN_EV", d.ticket_min_ev),
+            ticket_max_ev=env.int("TICKET_MAX_EV", d.ticket_max_ev),
+            payments_unpaid_seconds=env.float("PAYMENTS_UNPAID_SECONDS", d.payments_unpaid_seconds),
         )
 
     def flask_config(self) -> dict:

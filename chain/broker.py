@@ -13,7 +13,7 @@ from typing import Iterable, Protocol
 
 from eth_account import Account
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.exceptions import BlockNotFound, ContractLogicError, TimeExhausted
 from web3.logs import DISCARD
 
 from . import artifacts
@@ -118,6 +118,7 @@ class Broker(Protocol):
     def batch_redeem(self, items: Iterable[tuple[Ticket, bytes, int]], *,
                      max_gas_price: int | None = None) -> "BatchResult": ...
     def redemptions(self, receipt) -> list["Redemption"]: ...
+    def is_used(self, ticket: Ticket, block: int | None = None) -> bool: ...
 
 
 class TicketBroker:
@@ -225,8 +226,10 @@ class TicketBroker:
     def _redeem_call(self, ticket: Ticket, sig: bytes, recipient_rand: int):
         return self.contract.functions.redeemWinningTicket(ticket_tuple(ticket), bytes(sig), recipient_rand)
 
-    def is_used(self, ticket: Ticket) -> bool:
-        return self.contract.functions.usedTickets(ticket_hash(ticket)).call()
+    def is_used(self, ticket: Ticket, block: int | None = None) -> bool:
+        """Whether the ticket was redeemed, as of `block` (default: the latest)."""
+        call = self.contract.functions.usedTickets(ticket_hash(ticket))
+        return call.call(block_identifier=block if block is not None else "latest")
 
     def onchain_ticket_hash(self, ticket: Ticket) -> bytes:
         """The contract's getTicketHash: a check that off-chain and on-chain hashing agree."""
@@ -288,6 +291,19 @@ class TicketBroker:
             if block_hash != ZERO_HASH:
                 return round_, block_hash
         raise BrokerError(f"no block hash for round {current}; call initialize_round()")
+
+    def round_length(self) -> int:
+        return self.rounds.functions.roundLength().call()
+
+    def current_round_start_block(self) -> int:
+        return self.rounds.functions.currentRoundStartBlock().call()
+
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of block `number` on the chain as it is now; None past the head."""
+        try:
+            return bytes(self.w3.eth.get_block(number)["hash"])
+        except BlockNotFound:
+            return None
 
     def initialize_round(self):
         return self._transact(self.rounds.functions.initializeRound())

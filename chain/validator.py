@@ -91,7 +91,16 @@ class TicketValidator:
         self.seen = seen if seen is not None else MemorySeenNonces()
         self.ticket_validity_rounds = ticket_validity_rounds
 
-    def validate(
+    def validate(self, ticket: Ticket, sig: bytes, **where) -> Verdict:
+        """Check one ticket (`check`'s arguments) and record its nonce, only when every other
+        check passed, so a refused ticket does not burn it."""
+        verdict = self.check(ticket, sig, **where)
+        if verdict.ok and not self.seen.add(ticket.sender, ticket.recipient_rand_hash,
+                                            ticket.sender_nonce, where["expiration_block"]):
+            return Verdict(ticket, sig, Rejection.REPLAYED)
+        return verdict
+
+    def check(
         self,
         ticket: Ticket,
         sig: bytes,
@@ -101,8 +110,17 @@ class TicketValidator:
         current_block: int,
         current_round: int | None = None,
     ) -> Verdict:
-        """Check one ticket; the nonce is recorded only when every other check passed, so a
-        refused ticket does not burn it. `current_round` None skips the round check (no chain)."""
+        """Every check but the nonce's, recording nothing (for a caller that keeps nonces and
+        winners together, chain/redeemer.py). `current_round` None skips the round check
+        (no chain)."""
+        verdict = self.authenticate(ticket, sig, seed=seed, expiration_block=expiration_block)
+        if verdict.ok and self._expired(ticket, expiration_block, current_block, current_round):
+            return Verdict(ticket, sig, Rejection.EXPIRED)
+        return verdict
+
+    def authenticate(self, ticket: Ticket, sig: bytes, *, seed: int, expiration_block: int) -> Verdict:
+        """The checks that depend on the ticket alone: ours, params ours and unaltered,
+        signed by its sender. A ticket that passes them is the sender's own word."""
         if ticket.recipient != self.recipient:
             return Verdict(ticket, sig, Rejection.WRONG_RECIPIENT)
         if ticket.sender == ZERO_ADDRESS:
@@ -112,10 +130,6 @@ class TicketValidator:
             return Verdict(ticket, sig, Rejection.BAD_RAND_HASH)
         if not verify_signature(ticket.sender, ticket, sig):
             return Verdict(ticket, sig, Rejection.BAD_SIGNATURE)
-        if self._expired(ticket, expiration_block, current_block, current_round):
-            return Verdict(ticket, sig, Rejection.EXPIRED)
-        if not self.seen.add(ticket.sender, ticket.recipient_rand_hash, ticket.sender_nonce, expiration_block):
-            return Verdict(ticket, sig, Rejection.REPLAYED)
         return Verdict(ticket, sig, None, rand)
 
     def validate_payment(

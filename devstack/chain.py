@@ -13,23 +13,38 @@ from devstack.devchain import (
 
 GATEWAY_KEY = DEV_PRIVATE_KEYS[1]
 OPERATOR_KEY = DEV_PRIVATE_KEYS[2]
+# Who the test stack's own operator is registered as (its workers are not paid).
+STACK_OPERATOR_ADDRESS = address_of(OPERATOR_KEY)
 # At dev gas prices (1-2 gwei) a redemption costs under 3e14 wei, so a ticket of this EV has
 # a face value equal to its EV and always wins: the demo and the tests see every payout.
 DEV_TICKET_EV = 10**17
+DEV_MAX_TICKET_EV = 10 * DEV_TICKET_EV
 DEV_DEPOSIT = DEV_RESERVE = 100 * ETHER
+
+
+def gateway_env(rpc_url: str, broker_address: str) -> dict:
+    """What the gateway's processes need: the chain, and GATEWAY_KEY, which pays. The dev
+    chain has no reorgs worth waiting for (read at depth 0), and its tickets are worth more
+    than a real one's (the EV ceiling is raised to match DEV_TICKET_EV)."""
+    return {
+        "CHAIN_RPC_URL": rpc_url,
+        "TICKET_BROKER_ADDRESS": broker_address,
+        "GATEWAY_PRIVATE_KEY": GATEWAY_KEY,
+        "WATCHER_CONFIRMATIONS": "0",
+        "TICKET_MAX_EV": str(DEV_MAX_TICKET_EV),
+    }
 
 
 def chain_env(rpc_url: str, broker_address: str, operator_secret: str) -> dict:
     """What every process needs: the gateway pays with GATEWAY_KEY, workers and the redeemer
     are paid as OPERATOR_KEY's address."""
     return {
-        "CHAIN_RPC_URL": rpc_url,
-        "TICKET_BROKER_ADDRESS": broker_address,
-        "GATEWAY_PRIVATE_KEY": GATEWAY_KEY,
+        **gateway_env(rpc_url, broker_address),
         "OPERATOR_PRIVATE_KEY": OPERATOR_KEY,
         "OPERATOR_ADDRESS": address_of(OPERATOR_KEY),
         "OPERATOR_SECRET": operator_secret,
         "OPERATOR_TICKET_EV": str(DEV_TICKET_EV),
+        "REDEEM_CONFIRMATIONS": "0",
     }
 
 
@@ -47,11 +62,12 @@ def chain_files(base: Path) -> dict:
 
 
 def start_test_chain(base: Path) -> tuple[Anvil, dict]:
-    """A fresh anvil with the contracts and a funded gateway, for one test run."""
+    """A fresh anvil with the contracts and a funded gateway, for one test run. Only the
+    gateway's side: the tests that pay an operator bring its own (tests/payments)."""
     anvil = start_anvil(**chain_files(base))
     broker = deploy_dev_contracts(anvil.url)
     fund_gateway(anvil.url, broker.address, GATEWAY_KEY, deposit=DEV_DEPOSIT, reserve=DEV_RESERVE)
-    return anvil, chain_env(anvil.url, broker.address, "stack-operator-secret-0123456789")
+    return anvil, gateway_env(anvil.url, broker.address)
 
 
 def restart_test_chain(base: Path, stopped: Anvil) -> Anvil:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 
-from devstack.chain import restart_test_chain, start_test_chain
+from devstack.chain import STACK_OPERATOR_ADDRESS, restart_test_chain, start_test_chain
 from devstack.servers import Postgres, Redis, free_port, python_env, wait_for_port
 from tasks.connections import redis_client
 from tasks.names import worker_key
@@ -75,7 +75,8 @@ class Stack:
         self.redis = redis_client(self.redis_server.url)
         upgrade_database(self.postgres.url)
         # The workers' operator: its own Redis user and key, as `operators create` makes.
-        self.operator_env = self.create_operator("stack", self.env["OPERATOR_ADDRESS"])
+        # Its workers are not paid (no OPERATOR_SECRET): tests/payments runs paid ones.
+        self.operator_env = self.create_operator("stack", STACK_OPERATOR_ADDRESS)
         self.operator_id = int(self.operator_env["OPERATOR_ID"])
 
     def create_operator(self, name: str, address: str) -> dict:
@@ -127,6 +128,12 @@ class Stack:
 
     def start_webhooks(self):
         return self.spawn("webhooks", ["-m", "app.webhooks"])
+
+    def start_settler(self, name: str = "settler", env: dict | None = None):
+        """The settler, looking for debts often and retrying soon (tests wait on it)."""
+        return self.spawn(name, ["-m", "app.settler"],
+                          {"SETTLE_INTERVAL_SECONDS": "0.2", "SETTLE_RETRY_MAX_SECONDS": "2",
+                           **(env or {})})
 
     def start_controller(self):
         return self.spawn("controller", ["-m", "app.controller"])

@@ -16,7 +16,7 @@ def queues_for(catalog: Catalog | None, declare: bool = True) -> list[Queue]:
     queue per registered pipeline, a queue per model of those the models file names.
     Only the gateway's processes declare them (bind them to the exchange): an operator's
     user may not write kombu's bindings, which route every publisher's messages."""
-    names_ = [names.SETTLE_QUEUE] + [names.cold_queue(pipeline) for pipeline in PIPELINES]
+    names_ = [names.GATEWAY_QUEUE] + [names.cold_queue(pipeline) for pipeline in PIPELINES]
     if catalog is not None:
         names_ += [names.model_queue(e.pipeline, e.model_id) for e in catalog.entries
                    if e.pipeline in PIPELINES]
@@ -47,7 +47,7 @@ def make_celery(redis_url: str, catalog: Catalog | None = None,
         task_ignore_result=True,
         result_expires=24 * 3600,
         task_queues=queues,
-        task_default_queue=names.SETTLE_QUEUE,
+        task_default_queue=names.GATEWAY_QUEUE,
         # A GPU job is long and precious: ack after it ran, take one at a time, and give
         # it back to the queue when the process running it dies.
         task_acks_late=True,

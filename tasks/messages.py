@@ -76,8 +76,11 @@ class WorkerEvent(BaseModel):
     total: int | None = None
     # Progress events of a streamed answer (llm): its chunks since the last event.
     chunks: list[dict] = Field(default_factory=list)
-    # On succeeded events of a paid operator: its TicketParams (chain.TicketParams.to_dict()).
+    # On succeeded events of a paid operator: its TicketParams (chain.TicketParams.to_dict()),
+    # when the worker could make them, and its address (payee), always: the job is owed
+    # even without params. The gateway owes the registered operator's address.
     payment: dict | None = None
+    payee: str | None = None
     # On succeeded events of pipelines billed by what the worker counted (llm: tokens):
     # its count, which the gateway bounds by its own at intake (the bill is the smaller).
     units: int | None = None
@@ -108,10 +111,18 @@ class SlotStarted(BaseModel):
 
 class PaymentReceipt(BaseModel):
     """An operator's redeemer's verdicts on a job's tickets: per ticket its sender nonce,
-    a rejection reason or None, and whether it won."""
+    a rejection reason or None, whether it won, and whether it is a copy answered again."""
 
     job_id: str
     results: list[dict]
+
+
+class FreshParams(BaseModel):
+    """Ticket params an operator's redeemer made for a job the gateway owes it, on the
+    gateway's request (chain.TicketParams.to_dict())."""
+
+    job_id: str
+    params: dict
 
 
 def encode_bytes(data: bytes) -> str:

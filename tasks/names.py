@@ -7,12 +7,12 @@ RUN_JOB = "jobs.run"  # consumed by workers
 LOAD_MODEL = "jobs.load_model"  # placement, sent to one worker's own queue
 UNLOAD_MODEL = "jobs.unload_model"
 SET_CONSUMING = "jobs.set_consuming"  # start or stop taking jobs from a queue
-SETTLE = "gateway.settle"  # pay for a succeeded job
 PAYMENT = "operator.payment"  # signed tickets for an operator's redeemer (payments:<address>)
+PARAMS_REQUEST = "operator.params_request"  # the gateway asks the redeemer for fresh params
 
 # -- queues ------------------------------------------------------------------------------
 
-SETTLE_QUEUE = "settle"  # settlements and payment receipts, consumed by the recorder
+GATEWAY_QUEUE = "gateway"  # the gateway's own default queue, which operators' users cannot write
 COLD_SUFFIX = "*"
 
 
@@ -33,8 +33,8 @@ def worker_queue(operator_id: int, worker_id: str) -> str:
 
 
 def payments_queue(operator_address: str) -> str:
-    """The queue of one operator's payments, consumed by its redeemer. Callers pass the
-    checksummed address so both sides spell it alike."""
+    """The queue of one operator's payments and requests for params, consumed by its
+    redeemer. Callers pass the checksummed address so both sides spell it alike."""
     return f"payments:{operator_address}"
 
 

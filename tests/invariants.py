@@ -5,6 +5,7 @@ made."""
 import os
 import time
 from datetime import datetime
+from fractions import Fraction
 
 from sqlalchemy import select
 
@@ -57,3 +58,50 @@ def assert_no_orphan_media(sessions, media_dir, since: float = 0.0) -> None:
 
 def now() -> float:
     return time.time()
+
+
+# -- payments ------------------------------------------------------------------------------
+
+
+def assert_every_success_paid_once(sessions, job_ids, payee: str, ticket_ev) -> None:
+    """Every succeeded job among job_ids owes its operator a debt, and it is paid: the live
+    tickets the operator took cover the fees of all its debts within one ticket (the
+    credit), and no ticket voided for re-issue was also taken."""
+    from app.store import ledger
+
+    with sessions() as session:
+        succeeded = set(session.scalars(select(Job.id).where(Job.id.in_(job_ids), Job.status == "succeeded")))
+        debts = {d.job_id: d for d in session.scalars(select(ledger.Debt).where(ledger.Debt.payee == payee))}
+        assert succeeded <= set(debts), succeeded - set(debts)
+        assert all(d.status == ledger.PAID for d in debts.values()), \
+            {j: d.status for j, d in debts.items() if d.status != ledger.PAID}
+        tickets = session.scalars(select(ledger.TicketRecord).where(ledger.TicketRecord.recipient == payee)).all()
+    live = [t for t in tickets if t.status != ledger.VOID]
+    assert all(t.status in ledger.TAKEN for t in live), {t.ticket_hash: t.status for t in live}
+    # Exact sums (Decimal arithmetic would round at 28 digits); each amount was rounded down
+    # to 1e-18 wei when stored, which the tolerance allows for.
+    over = sum(Fraction(t.ev) for t in live) - sum(Fraction(d.fee) for d in debts.values())
+    assert Fraction(-1, 10**9) < over < ticket_ev, float(over)
+
+
+def assert_ledger_equals_chain(sessions, broker, sender: str) -> None:
+    """No ticket redeemed twice, none voided and redeemed, and the ledger holds exactly the
+    chain's redemptions of the gateway's tickets (app/reconcile.py finds no difference),
+    once the watcher has read the whole chain."""
+    from app import reconcile
+    from app.store import ledger
+    from chain.codec import to_hex
+    from chain.ticket import ticket_hash
+
+    head = broker.block_number()
+    name = ledger.watcher_cursor(broker.address, sender)
+
+    def read_to() -> int:
+        with sessions() as session:
+            return ledger.cursor(session, name) or -1
+
+    wait_for(lambda: read_to() >= head, timeout=60, what="the watcher to read the chain")
+    redeemed = [to_hex(ticket_hash(r.ticket)) for r in broker.redemption_events(0, sender=sender)]
+    assert len(redeemed) == len(set(redeemed))
+    with sessions() as session:
+        assert reconcile.differences(session, broker, sender) == []

@@ -1,26 +1,28 @@
-"""The operator's side of a job's payment, inside a worker: fresh ticket params for the
-gateway that sent the job, returned with the job's result.
+"""The operator's side of a job's payment: fresh ticket params for the gateway that sent the
+job, made inside a worker (returned with the job's result) or by the redeemer (when the
+gateway asks for params for a job that has none valid).
 
-Built by the slot from its settings (workers/settings.py: OPERATOR_ADDRESS or
+Built from the operator's settings (workers/settings.py: OPERATOR_ADDRESS or
 OPERATOR_PRIVATE_KEY, OPERATOR_SECRET, OPERATOR_TICKET_EV, CHAIN_RPC_URL,
-TICKET_BROKER_ADDRESS) and given to the runtime; a worker without them is simply not
-paid. The chain is read for the block, round and gas price the params
-commit to; reads are reused briefly and refreshed in the background while they are still
-good enough, so that a job waits on the chain only when the worker has been idle for a
-while; and a chain that does not answer costs the job nothing but its params (logged),
-never its result.
+TICKET_BROKER_ADDRESS); a worker without them is simply not paid. The chain is read for the
+block, round and gas price the params commit to, through a chain.view.CachedView: reads are
+reused briefly and refreshed in the background while they are still good enough, so that a
+job waits on the chain only when the worker has been idle for a while; and a chain that does
+not answer costs the job nothing but its params (logged), never its result. The job is paid
+all the same: its success carries the operator's address (`payee`), so the gateway owes it
+and asks the redeemer for params later.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, replace
 
 from chain.broker import ChainEndpoint, TicketBroker, connect
 from chain.codec import to_address
 from chain.recipient import Recipient
+from chain.view import CachedView
 
 log = logging.getLogger(__name__)
 CHAIN_CACHE_SECONDS = 2.0  # blocks come every 0.25-12 s; params may lag a block or two
@@ -37,19 +39,21 @@ class ChainView:
     round: int
     round_block_hash: bytes
     gas_price: int
-    read_at: float
 
 
 class OperatorPayments:
     def __init__(self, recipient: Recipient, chain: ChainEndpoint, clock=time.monotonic):
         self.recipient = recipient
         self.chain = chain
-        self.clock = clock
         self._broker: TicketBroker | None = None
         self._recipient: Recipient | None = None
-        self._view: ChainView | None = None
-        self._down_until = 0.0
-        self._reading = threading.Lock()  # one chain read at a time, foreground or background
+        self.view = CachedView(self._read, fresh=CHAIN_CACHE_SECONDS, usable=CHAIN_STALE_SECONDS,
+                               down=CHAIN_DOWN_SECONDS, clock=clock, name="ticket-params")
+
+    @property
+    def payee(self) -> str:
+        """Who this operator's tickets pay: the address its successes are owed to."""
+        return self.recipient.address
 
     def params_for(self, sender: str | None) -> dict | None:
         """TicketParams (as a dict) for `sender`, or None when they cannot be made now.
@@ -63,8 +67,9 @@ class OperatorPayments:
             return None
 
     def _params(self, sender: str) -> dict | None:
-        view = self._chain_view()
+        view = self.view.get()
         if view is None:
+            log.warning("no ticket params for now: no recent view of the chain")
             return None
         params = self._recipient.ticket_params(
             to_address(sender), gas_price=view.gas_price, current_block=view.block,
@@ -72,42 +77,10 @@ class OperatorPayments:
         )
         return params.to_dict()
 
-    def _chain_view(self) -> ChainView | None:
-        view = self._view
-        if view is not None:
-            age = self.clock() - view.read_at
-            if age < CHAIN_CACHE_SECONDS:
-                return view
-            if age < CHAIN_STALE_SECONDS:
-                if self._reading.acquire(blocking=False):  # else a read is under way
-                    threading.Thread(target=self._read_then_release, name="chain-view",
-                                     daemon=True).start()
-                return view
-        with self._reading:
-            if self._view is not view:  # another thread read it meanwhile
-                return self._view
-            return self._read()
-
-    def _read_then_release(self) -> None:
-        try:
-            self._read()
-        finally:
-            self._reading.release()
-
-    def _read(self) -> ChainView | None:
-        """Reads the chain now (the caller holds _reading); None when it does not answer."""
-        now = self.clock()
-        if now < self._down_until:
-            return None
-        try:
-            broker = self._connect()
-            round_, block_hash = broker.ticket_round()
-            self._view = ChainView(broker.block_number(), round_, block_hash, broker.gas_price(), now)
-        except Exception as exc:  # any failure of the chain must leave the job alone
-            log.warning("no ticket params for now, the chain did not answer: %s", exc)
-            self._down_until = now + CHAIN_DOWN_SECONDS
-            return None
-        return self._view
+    def _read(self) -> ChainView:
+        broker = self._connect()
+        round_, block_hash = broker.ticket_round()
+        return ChainView(broker.block_number(), round_, block_hash, broker.gas_price())
 
     def _connect(self) -> TicketBroker:
         if self._broker is None:
@@ -120,4 +93,3 @@ class OperatorPayments:
                 self.recipient.params_validity_blocks, round_length))
             self._broker = broker
         return self._broker
-

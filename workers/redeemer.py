@@ -1,7 +1,7 @@
 """The operator's redeemer process: a Celery worker on `payments:<address>` that hands
-each payment to the redeemer's logic (chain/redeemer.py), keeps winners in a local SQLite
-file (workers/redeemer_store.py), redeems them in a background loop, and acknowledges its
-verdicts to the gateway.
+each payment to the redeemer's logic (chain/redeemer.py), keeps its answers and winners in a
+local SQLite file (workers/redeemer_store.py), redeems the winners in a background loop,
+tells the gateway its answers, and answers the gateway's requests for fresh ticket params.
 
     python -m workers.redeemer            # consumes payments:<OPERATOR_ADDRESS>
     python -m workers.redeemer --status   # winners by status and refusals by reason, as JSON
@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
 import threading
 
@@ -22,8 +24,9 @@ from chain.redeemer import Redeemer
 from tasks import envelope, logs, names
 from tasks.celery_app import make_celery, method_task
 from tasks.connections import redis_client
-from tasks.messages import PaymentReceipt
+from tasks.messages import FreshParams, PaymentReceipt
 from workers.events import EventSender
+from workers.payments import OperatorPayments
 from workers.redeemer_store import OperatorStore
 from workers.settings import OperatorSettings, RedeemerSettings
 
@@ -51,24 +54,69 @@ def connect_when_up(chain: ChainEndpoint, private_key: str, stop: threading.Even
     return None
 
 
+class GatewayTeller:
+    """Everything the operator's redeemer tells the gateway goes through `tell`: signed, on
+    the operator's own events stream (tasks/envelope.py), which its Redis user may only
+    append to: its answers on a job's tickets, and fresh ticket params for a job owed."""
+
+    def __init__(self, events: EventSender):
+        self.events = events
+
+    def tell(self, kind: str, body) -> None:
+        self.events.send(kind, body)
+
+    def receipt(self, job_id: str, answers: list[dict]) -> None:
+        self.tell(envelope.RECEIPT, PaymentReceipt(job_id=job_id, results=answers))
+
+    def params(self, job_id: str, params: dict) -> None:
+        self.tell(envelope.PARAMS, FreshParams(job_id=job_id, params=params))
+
+
+KILL_BETWEEN_ANSWERS_AND_WINNERS = "kill-between-answers-and-winners"
+
+
+def fault_hook(settings: RedeemerSettings):
+    """The fault-injection hook of REDEEMER_FAULT (testing only), or None."""
+    if settings.fault == KILL_BETWEEN_ANSWERS_AND_WINNERS:
+        return lambda: os.kill(os.getpid(), signal.SIGKILL)
+    if settings.fault:
+        raise SystemExit(f"REDEEMER_FAULT: unknown fault {settings.fault!r}")
+    return None
+
+
+class ParamsDesk:
+    """Answers the gateway's requests for fresh ticket params for a job it owes: made like a
+    worker's, from the redeemer's own recent view of the chain. While the chain does not
+    answer there is no answer; the gateway asks again."""
+
+    def __init__(self, payments: OperatorPayments, gateway: GatewayTeller):
+        self.payments = payments
+        self.gateway = gateway
+
+    def request(self, job_id: str, sender: str) -> str:
+        params = self.payments.params_for(sender)
+        if params is None:
+            log.warning("job %s: no fresh params for %s now; the gateway will ask again", job_id, sender)
+            return "later"
+        self.gateway.params(job_id, params)
+        return "sent"
+
+
 def run(settings: RedeemerSettings, operator: OperatorSettings, chain: ChainEndpoint) -> None:
     stop = threading.Event()
     broker = connect_when_up(chain, operator.private_key, stop)
     queue = names.payments_queue(operator.address)
     celery = make_celery(settings.redis_url, operator_side=True, own_queues=(queue,))
-    store = OperatorStore.for_operator(settings.store_dir, operator.address)
-    events = EventSender(redis_client(settings.redis_url), settings.identity)
-
-    def acknowledge(job_id: str, results: list[dict]) -> None:
-        """Everything the redeemer tells the gateway goes here: signed, on the
-        operator's own events stream."""
-        events.send(envelope.RECEIPT, PaymentReceipt(job_id=job_id, results=results))
-
-    redeemer = Redeemer(operator.recipient, broker, store, acknowledge=acknowledge,
+    store = OperatorStore.for_operator(settings.store_dir, operator.address, between=fault_hook(settings))
+    gateway = GatewayTeller(EventSender(redis_client(settings.redis_url), settings.identity))
+    redeemer = Redeemer(operator.recipient, broker, store, acknowledge=gateway.receipt,
                         max_gas_price=settings.max_gas_price, batch_size=settings.batch_size,
-                        max_wait=settings.max_wait)
+                        max_wait=settings.max_wait, confirmations=settings.confirmations)
+    # No ceiling on the retries: a payment waits for the chain as long as it takes.
     method_task(celery, redeemer.receive, name=names.PAYMENT, autoretry_for=NETWORK_ERRORS,
-                retry_backoff=True, retry_backoff_max=60, max_retries=30)
+                retry_backoff=True, retry_backoff_max=settings.retry_max_seconds, max_retries=None)
+    desk = ParamsDesk(OperatorPayments(operator.recipient, chain), gateway)
+    method_task(celery, desk.request, name=names.PARAMS_REQUEST)
     loop = threading.Thread(target=redeem_loop, args=(redeemer, stop, settings.interval),
                             name="redeem", daemon=True)
     signals.worker_ready.connect(lambda **_: loop.start(), weak=False)

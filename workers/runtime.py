@@ -212,10 +212,13 @@ class Runtime:
             return None
         timings["run"] = round(time.time() - running, 4)
         self.watch.report_progress(watched)  # the last step, before the outcome
-        # Only a success carries the operator's ticket params: nothing else is paid.
+        # Only a success carries the operator's ticket params and address: nothing else is
+        # paid. The address always, so the job is owed even when no params could be made.
         payment = self.payments.params_for(job.sender) if self.payments else None
+        payee = self.payments.payee if self.payments else None
         return self._event(job, JobStatus.SUCCEEDED, started_at=started, outputs=outputs,
-                           timings=timings, payment=payment, units=params.used_units(outputs))
+                           timings=timings, payment=payment, payee=payee,
+                           units=params.used_units(outputs))
 
     # -- models on demand ----------------------------------------------------------------
 

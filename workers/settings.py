@@ -81,7 +81,16 @@ class RedeemerSettings:
     batch_size: int = 20
     max_wait: float = 3600.0
     interval: float = 5.0
+    # A redemption counts once its block is this deep (a reorg above it is redeemed again).
+    confirmations: int = 6
+    # A payment the chain could not check is retried with backoff up to this interval, with
+    # no ceiling on the tries (the gateway sends it again too).
+    retry_max_seconds: float = 60.0
     loglevel: str = "INFO"
+    # Testing only: "kill-between-answers-and-winners" SIGKILLs the redeemer inside the
+    # transaction that keeps a payment's answers and winners, after the answers are written
+    # (tests/payments/test_payments_faults.py shows nothing is lost).
+    fault: str | None = None
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> "RedeemerSettings":
@@ -95,7 +104,10 @@ class RedeemerSettings:
                    batch_size=env.int("REDEEM_BATCH_SIZE", 20),
                    max_wait=env.float("REDEEM_MAX_WAIT_SECONDS", 3600.0),
                    interval=env.float("REDEEM_INTERVAL_SECONDS", 5.0),
-                   loglevel=env.str("REDEEMER_LOGLEVEL", "INFO"))
+                   confirmations=env.int("REDEEM_CONFIRMATIONS", 6),
+                   retry_max_seconds=env.float("REDEEM_RETRY_MAX_SECONDS", 60.0),
+                   loglevel=env.str("REDEEMER_LOGLEVEL", "INFO"),
+                   fault=env.str("REDEEMER_FAULT") or None)
 
 
 @dataclass(frozen=True)

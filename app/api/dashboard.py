@@ -108,7 +108,8 @@ def snapshot() -> dict:
                    for name, depth in stats.queue_depths(redis, ext.catalog()).items()],
         "workers": [_worker_view(w) for w in sorted(live_workers(redis), key=lambda w: w["id"])],
         "failures": stats.recent_failures(database),
-        "payments": {k: str(v) for k, v in stats.payments(ext.sessions()).items()},
+        "payments": {k: str(v) for k, v in stats.payments(
+            ext.sessions(), ext.settings().payments_unpaid_seconds).items()},
     }
 
 

@@ -1,5 +1,8 @@
 """Payments, for admins: what each operator is owed and was paid, and the payouts feed."""
 
+from datetime import timedelta
+from decimal import Decimal
+
 from flask import Blueprint, request
 
 from app import extensions as ext
@@ -18,14 +21,24 @@ def admins_only():
 
 @bp.get("/payments")
 def payments():
-    """Per operator: EV owed (the fees of its succeeded jobs), EV sent in tickets, tickets
-    sent and refused, winners, and what the chain redeemed. Amounts are wei, as strings."""
+    """Per operator: its jobs owed and paid, EV owed (the fees of its succeeded jobs), what
+    is still owed and what has been owed for longer than PAYMENTS_UNPAID_SECONDS
+    (`owed_unpaid`), EV sent in live tickets, tickets sent, refused and voided, winners,
+    what the chain redeemed, and the gateway's refusals of its params by reason. Amounts are
+    wei, as strings; `owed_unpaid` is also summed over every operator."""
     session = ext.session()
-    sender = ext.settings().gateway_address
+    settings = ext.settings()
+    sender = settings.gateway_address
+    operators = ledger.operator_summaries(session, timedelta(seconds=settings.payments_unpaid_seconds))
     return {
         "sender": sender,
         "funding": ledger.funding_totals(session, sender),
-        "operators": ledger.operator_summaries(session),
+        "owed_unpaid": {
+            "jobs": sum(o["owed_unpaid"]["jobs"] for o in operators),
+            "wei": str(sum(Decimal(o["owed_unpaid"]["wei"]) for o in operators)),
+            "after_seconds": settings.payments_unpaid_seconds,
+        },
+        "operators": operators,
     }
 
 

@@ -1,4 +1,5 @@
-"""The gateway's chain commands: flask --app app chain deploy | fund | status | unlock | withdraw.
+"""The gateway's chain commands: flask --app app chain deploy | fund | status | unlock | withdraw
+| reconcile.
 
 They act for the gateway's key (GATEWAY_PRIVATE_KEY or GATEWAY_PRIVATE_KEY_FILE) on the
 chain at CHAIN_RPC_URL and the TicketBroker at TICKET_BROKER_ADDRESS.
@@ -10,6 +11,7 @@ import click
 from flask.cli import AppGroup
 
 from app import extensions as ext
+from app import reconcile as reconciling
 from app.settings import gateway_key
 from chain.broker import TicketBroker
 from tasks.settings import Env
@@ -128,3 +130,22 @@ def _print_status(broker: TicketBroker, sender: str | None) -> None:
     click.echo(f"reserve   {_eth(info.reserve)}")
     click.echo(f"state     {unlock_state}")
     click.echo(f"chain     block {broker.block_number()}, round {current}, broker {broker.address}")
+
+
+@chain.command("reconcile")
+def reconcile():
+    """Check that the ledger and the chain agree for the gateway's address: every ticket
+    redeemed on chain recorded once and every recorded one redeemed there, none voided and
+    redeemed, every debt paid or owed. Lists the differences and exits 1 when there are."""
+    broker = _gateway_broker(read_only=True)
+    settings = ext.settings()
+    sender = broker.account or settings.gateway_address
+    if sender is None:
+        raise click.UsageError("set GATEWAY_PRIVATE_KEY or GATEWAY_ADDRESS")
+    with ext.new_session() as session:
+        found = reconciling.differences(session, broker, sender, settings.watcher_from_block)
+    for line in found:
+        click.echo(line)
+    if found:
+        raise click.exceptions.Exit(1)
+    click.echo(f"ledger and chain agree for {sender}")

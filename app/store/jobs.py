@@ -11,9 +11,11 @@ from datetime import datetime, timezone
 from sqlalchemy import delete, select
 from sqlalchemy.orm import object_session
 
+from app.store import ledger
 from app.store.media import MediaLinks, MediaStore
 from app.store.tables import Job, JobHistory, JobOutbox, WebhookDelivery
 from tasks import control
+from tasks.catalog import Catalog
 from tasks.dispatch import send_job
 from tasks.messages import ANSWER, TEXT, JobMessage, Output, WorkerEvent, encode_bytes
 from tasks.pipelines import PIPELINES
@@ -83,9 +85,11 @@ def _history(job: Job, status: str, at: datetime, detail: dict | None) -> None:
 
 
 def apply_event(session, event: WorkerEvent, media: MediaStore,
-                operator_id: int | None) -> Job | None:
+                operator_id: int | None, catalog: Catalog | None = None) -> Job | None:
     """Applies an event the arbiter (tasks/control.py) accepted, under a row lock.
-    Returns the job when its state changed; None when it was already final (a repeat)."""
+    Returns the job when its state changed; None when it was already final (a repeat).
+    A success owes its fee (priced from `catalog`) to its operator, in the same
+    transaction (app/store/ledger.py)."""
     job = session.scalar(select(Job).where(Job.id == event.job_id).with_for_update())
     if job is None or job.status in FINAL_STATUSES:
         return None
@@ -104,6 +108,8 @@ def apply_event(session, event: WorkerEvent, media: MediaStore,
         # The recorder may take a job's final event before its started one.
         _mark_started(job, event, from_unix(event.started_at))
     _finish(job, event, at, media)
+    if job.status == JobStatus.SUCCEEDED:
+        ledger.record_debt(session, job, event.payee, event.payment, catalog)
     return job
 
 

@@ -61,31 +61,36 @@ def queue_depths(redis, catalog: Catalog | None) -> dict[str, int]:
 
 # -- payments: the ledger's tables (app/store/ledger.py), zeros while they do not exist --
 
-PAYMENT_TABLES = ("tickets", "settlements", "redemptions")
+PAYMENT_TABLES = ("tickets", "debts", "redemptions")
 NO_PAYMENTS = {"tickets_issued": 0, "tickets_winning": 0, "tickets_redeemed": 0,
-               "owed_wei": 0, "ev_issued_wei": 0, "redeemed_wei": 0}
+               "owed_wei": 0, "owed_unpaid_wei": 0, "ev_issued_wei": 0, "redeemed_wei": 0}
 
+# One statement. owed_unpaid_wei reads only unpaid debts, through their partial index.
 PAYMENTS_SQL = text("""
-SELECT (SELECT count(*) FROM tickets) AS tickets_issued,
+SELECT (SELECT count(*) FROM tickets WHERE status <> 'void') AS tickets_issued,
        (SELECT count(*) FROM tickets WHERE winning) AS tickets_winning,
        (SELECT count(*) FROM redemptions) AS tickets_redeemed,
-       (SELECT coalesce(sum(fee), 0) FROM settlements) AS owed_wei,
-       (SELECT coalesce(sum(ev), 0) FROM tickets) AS ev_issued_wei,
+       (SELECT coalesce(sum(fee), 0) FROM debts) AS owed_wei,
+       (SELECT coalesce(sum(fee), 0) FROM debts
+         WHERE status <> 'paid' AND owed_at < now() - make_interval(secs => :unpaid_after))
+         AS owed_unpaid_wei,
+       (SELECT coalesce(sum(ev), 0) FROM tickets WHERE status <> 'void') AS ev_issued_wei,
        (SELECT coalesce(sum(face_value), 0) FROM redemptions) AS redeemed_wei
 """)
 
 
-def payments(sessions) -> dict:
-    """Tickets issued, winning (as the operator or the chain says) and redeemed on chain;
-    wei owed (the fees of the jobs paid for), carried by the tickets issued (their EV),
-    and redeemed. Zeros until the payment tables exist."""
+def payments(sessions, unpaid_after_seconds: float) -> dict:
+    """Tickets issued (not voided), winning (as the operator or the chain says) and redeemed
+    on chain; wei owed (the fees of the succeeded jobs of paid workers), owed and unpaid for
+    longer than `unpaid_after_seconds`, carried by the live tickets (their EV), and
+    redeemed. Zeros until the payment tables exist."""
     try:
         with sessions() as session:
             present = session.execute(
                 select(*[func.to_regclass(t) for t in PAYMENT_TABLES])).one()
             if any(found is None for found in present):
                 return dict(NO_PAYMENTS)
-            row = session.execute(PAYMENTS_SQL).one()._asdict()
+            row = session.execute(PAYMENTS_SQL, {"unpaid_after": unpaid_after_seconds}).one()._asdict()
     except SQLAlchemyError:
         log.warning("payment totals unavailable", exc_info=True)
         return dict(NO_PAYMENTS)

@@ -170,7 +170,7 @@ def test_metrics_in_one_process_and_payments_zero_without_their_tables(app, stac
     sessions = make_sessionmaker(stack.postgres.server.get_uri(empty).replace(
         "postgresql://", "postgresql+psycopg://", 1))
     try:
-        assert stats.payments(sessions) == stats.NO_PAYMENTS
+        assert stats.payments(sessions, 3600) == stats.NO_PAYMENTS
     finally:
         sessions.kw["bind"].dispose()
         with psycopg.connect(admin_url, autocommit=True) as conn:

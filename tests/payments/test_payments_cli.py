@@ -1,7 +1,13 @@
-"""flask --app app chain deploy | fund | status | unlock | withdraw, against the stack's chain."""
+"""flask --app app chain deploy | fund | status | unlock | withdraw | reconcile, against the
+stack's chain."""
 
 import pytest
 from eth_account import Account
+from sqlalchemy import delete
+
+from app import watcher
+from app.store import ledger
+from app.store.db import transaction
 
 from chain.broker import TicketBroker
 from devstack.devchain import DEV_PRIVATE_KEYS, DEV_UNLOCK_PERIOD, DEV_ROUND_LENGTH, mine
@@ -53,3 +59,22 @@ def test_deploy_prints_the_new_contracts(chain_cli, stack):
     address = dict(line.split("=") for line in out.split())["TICKET_BROKER_ADDRESS"]
     broker = TicketBroker(stack.env["CHAIN_RPC_URL"], address)
     assert broker.rounds.functions.roundLength().call() == 10
+
+
+def test_reconcile_agrees_then_lists_what_differs(chain_cli, stack, sessions):
+    broker = TicketBroker(stack.env["CHAIN_RPC_URL"], stack.env["TICKET_BROKER_ADDRESS"])
+    gateway = Account.from_key(stack.env["GATEWAY_PRIVATE_KEY"]).address
+    watcher.reconcile(sessions, broker, gateway)  # the watcher has read the chain to its head
+    assert f"ledger and chain agree for {gateway}" in chain_cli("reconcile")
+
+    phantom = "0x" + "ab" * 32  # a redemption the chain never saw
+    with transaction(sessions) as session:
+        session.add(ledger.RedemptionRecord(ticket_hash=phantom, tx_hash="0x" + "cd" * 32, block_number=1,
+                                            sender=gateway, recipient=gateway, face_value=1, sender_nonce=1))
+    try:
+        out = chain_cli("reconcile", ok=False)
+        assert f"ticket {phantom} redeemed in the ledger" in out and "not on chain" in out
+        assert f"ticket {phantom} redeemed on chain was never issued by the gateway" in out
+    finally:
+        with transaction(sessions) as session:
+            session.execute(delete(ledger.RedemptionRecord).where(ledger.RedemptionRecord.ticket_hash == phantom))

@@ -1,12 +1,12 @@
 """Payments end to end, with real processes on anvil: echo jobs on a paid worker, the
-recorder's settle task issuing tickets, the operator's redeemer keeping the winners and
-redeeming them on chain, and the watcher reconciling the gateway's ledger with the chain."""
+recorder committing each success with its debt, the settler issuing tickets, the operator's
+redeemer keeping the winners and redeeming them on chain, and the watcher reconciling the
+gateway's ledger with the chain."""
 
 from fractions import Fraction
 
 from sqlalchemy import select
 
-from app.store.tables import Job
 from app.store import ledger
 from chain.broker import TicketBroker
 from chain.codec import to_hex
@@ -14,8 +14,7 @@ from chain.ticket import ticket_hash
 from devstack.chain import DEV_TICKET_EV
 from devstack.stack import wait_for
 from support import mine_until_redeemed, submit_echo, ticket_rows, wait_status
-from tasks import names
-from tasks.celery_app import make_celery
+from invariants import assert_every_success_paid_once, assert_ledger_equals_chain
 
 ECHO_FEE = 25 * 10**16  # tests/support.py
 JOBS = 4
@@ -52,7 +51,8 @@ def test_paid_jobs_are_redeemed_on_chain_and_the_ledger_matches(stack, http, pay
     paid = sum(e.ticket.face_value for e in events)
     assert broker.w3.eth.get_balance(address) - balance_before == paid
     assert len({e.tx_hash for e in events}) < len(events)  # batched
-    assert store.summary()["winners"] == {"pending": 0, "redeemed": len(tickets), "failed": 0}
+    wait_for(lambda: store.summary()["winners"] == {"pending": 0, "submitted": 0, "redeemed": len(tickets),
+                                                    "failed": 0}, timeout=30, what="the redeemer's confirmations")
     assert store.rejections() == {}
 
     # The ledger holds exactly the chain's redemptions of the gateway's tickets.
@@ -67,7 +67,7 @@ def test_paid_jobs_are_redeemed_on_chain_and_the_ledger_matches(stack, http, pay
 
     summary = http.get(f"{pay_gateway}/admin/payments", headers=admin_auth).json()
     [mine_] = [o for o in summary["operators"] if o["recipient"] == address]
-    assert mine_["jobs_paid"] == JOBS and mine_["ev_owed"] == str(JOBS * ECHO_FEE)
+    assert mine_["jobs_paid"] == mine_["jobs_owed"] == JOBS and mine_["ev_owed"] == str(JOBS * ECHO_FEE)
     assert mine_["tickets_sent"] == mine_["winners"] == mine_["redeemed"] == len(tickets)
     assert mine_["redeemed_wei"] == str(paid) and mine_["tickets_rejected"] == 0
     payouts = http.get(f"{pay_gateway}/admin/payouts?limit=100", headers=admin_auth).json()["payouts"]
@@ -77,11 +77,10 @@ def test_paid_jobs_are_redeemed_on_chain_and_the_ledger_matches(stack, http, pay
     assert {p["job_id"] for p in ours} == set(job_ids)
     assert http.get(f"{pay_gateway}/admin/payouts", headers=auth).status_code == 403
 
-    # The settle task run again for a paid job issues and sends nothing.
+    assert summary["owed_unpaid"]["jobs"] == 0 and mine_["owed_unpaid"] == {"jobs": 0, "wei": "0"}
+    assert mine_["refusals"] == {} and mine_["tickets_void"] == 0
+
+    assert_every_success_paid_once(sessions, job_ids + [failed], address, DEV_TICKET_EV)
+    assert_ledger_equals_chain(sessions, broker, gateway)
     with sessions() as session:
-        params = session.get(ledger.Settlement, job_ids[0]).params
-        worker = session.get(Job, job_ids[0]).worker
-    celery = make_celery(stack.env["REDIS_URL"])
-    result = celery.send_task(names.SETTLE, args=[job_ids[0], worker, params], queue=names.SETTLE_QUEUE)
-    assert result.get(timeout=30) == "settled"
-    assert len(ticket_rows(sessions, job_ids)) == len(tickets)
+        assert session.get(ledger.Debt, failed) is None  # a failure owes nothing

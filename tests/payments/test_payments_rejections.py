@@ -1,6 +1,7 @@
 """The redeemer refuses bad tickets, each with its reason logged, counted and told to the
-gateway: forged, altered, replayed, expired, for another recipient, from a sender without
-funds, and payments that do not parse. Against the stack's chain, in-process."""
+gateway: forged, altered, expired, for another recipient, from a sender without funds, and
+payments that do not parse; a copy of a payment is answered as the first was. Against the
+stack's chain, in-process."""
 
 import dataclasses
 
@@ -52,8 +53,10 @@ def test_each_bad_ticket_is_refused_with_its_reason(stack, broker, operator, red
     params = make_params(broker, operator.address, gateway)
     good = TicketSender(key).issue(params, 2)
 
-    assert redeemer.receive("job-good", good.to_dict()) == {"accepted": 2, "winners": 2, "rejected": {}}
-    assert redeemer.receive("job-replay", good.to_dict())["rejected"] == {"replayed": 2}
+    assert redeemer.receive("job-good", good.to_dict()) == {"accepted": 2, "winners": 2, "rejected": {},
+                                                            "repeats": 0}
+    assert redeemer.receive("job-good", good.to_dict()) == {"accepted": 0, "winners": 0, "rejected": {},
+                                                            "repeats": 2}
 
     forger = Account.create().key
     forged = Payment(gateway, params, tuple(TicketSender(forger).issue(params, 1).tickets))
@@ -80,15 +83,15 @@ def test_each_bad_ticket_is_refused_with_its_reason(stack, broker, operator, red
     assert redeemer.receive("job-junk", {"sender": "nobody"})["rejected"] == {"malformed": 1}
 
     assert redeemer.store.rejections() == {
-        "replayed": 2, "bad_signature": 1, "bad_rand_hash": 1, "expired": 1, "wrong_recipient": 1,
+        "bad_signature": 1, "bad_rand_hash": 1, "expired": 1, "wrong_recipient": 1,
         "no_funds": 1, "malformed": 1,
     }
-    for reason in ("replayed", "bad_signature", "bad_rand_hash", "expired", "wrong_recipient", "no_funds",
+    for reason in ("bad_signature", "bad_rand_hash", "expired", "wrong_recipient", "no_funds",
                    "malformed"):
         assert f"refused: {reason}" in caplog.text
-    told = {job_id: [r["rejection"] for r in results] for job_id, results in redeemer.acks}
-    assert told["job-good"] == [None, None] and told["job-replay"] == ["replayed", "replayed"]
-    assert told["job-broke"] == ["no_funds"]
+    told = [(job_id, [(r["rejection"], r["repeat"]) for r in results]) for job_id, results in redeemer.acks]
+    assert told[:2] == [("job-good", [(None, False)] * 2), ("job-good", [(None, True)] * 2)]
+    assert dict(told)["job-broke"] == [("no_funds", False)]
     assert len(redeemer.store.pending()) == 2  # only the good winners are kept
 
 
@@ -98,7 +101,7 @@ def test_params_whose_rand_was_revealed_take_no_more_tickets(stack, broker, oper
     sender = TicketSender(key)
     redeemer.receive("job-1", sender.issue(params, 1).to_dict())
     [kept] = redeemer.store.pending()
-    redeemer.store.mark_redeemed(kept.hash, "0x" + "00" * 32)  # its rand is now public on chain
+    redeemer.store.mark_submitted(kept.hash, "0x" + "00" * 32)  # its rand is now public on chain
     # Fresh nonces on the same params: the sender could pick losers now, so all are refused.
     assert redeemer.receive("job-2", sender.issue(params, 2).to_dict())["rejected"] == {"replayed": 2}
 
@@ -117,3 +120,4 @@ def test_a_payment_is_retried_whole_when_the_chain_is_down(operator, redeemer, s
     del redeemer.broker.sender_info
     # Nothing was recorded on the failed try (no nonce burnt), so the retry is accepted.
     assert redeemer.receive("job-1", payment)["accepted"] == 1
+    assert redeemer.store.answers() == 1

@@ -1,5 +1,5 @@
 """The pieces of payments that need no servers: the credit balance, the redeem policy, the
-operator's store, fees, settings, and a worker whose chain is down."""
+operator's store, fees, settings, the cached chain view, and a worker whose chain is down."""
 
 import threading
 import time
@@ -15,13 +15,13 @@ from chain.pricing import MAX_WIN_PROB
 from chain.recipient import new_ticket_params
 from chain.redeemer import due
 from chain.sender import TicketSender
-from chain.redeemer import Winner
+from chain.redeemer import Answer, Entry, Winner
 from tasks.settings import Env
 from workers.redeemer_store import OperatorStore
 from workers.settings import OperatorSettings
 from devstack.stack import wait_for
 from tasks.catalog import ModelEntry
-from app.settle import job_fee
+from app.store.ledger import job_fee
 from workers.payments import OperatorPayments
 
 SECRET = b"unit test operator secret 32 b!!"
@@ -37,11 +37,12 @@ def test_credit_keeps_ev_within_one_ticket_of_the_fees():
         assert 0 <= ev_sent - fees == credit < ev
 
 
-def test_credit_covers_a_small_fee_without_tickets():
+def test_credit_covers_a_small_fee_without_tickets_and_a_negative_one_is_made_up():
     assert stage_update(5, 10, 7) == (0, 5)
     assert stage_update(15, 10, 7) == (1, 2)
-    with pytest.raises(ValueError):
-        stage_update(1, -1, 7)
+    # Voided tickets took 8 back: the next tickets cover them before any fee.
+    assert stage_update(0, -8, 7) == (2, 6)
+    assert stage_update(1, -1, 7) == (1, 5)
 
 
 def test_job_fee_is_units_times_price_per_pixel():
@@ -69,33 +70,71 @@ def test_redeem_policy():
     assert due([winner(n, received_at=now) for n in range(3)], **fresh)  # a full batch
 
 
-def test_store_nonces_winners_and_rejections(tmp_path):
+def entry(w: Winner, rejection=None, durable=True, winning=True) -> Entry:
+    answer = Answer(w.ticket.sender_nonce, rejection, winning and rejection is None)
+    return Entry(answer, True, durable, w if answer.winning else None)
+
+
+def test_store_keeps_answers_and_winners_together_and_answers_copies_alike(tmp_path):
     store = OperatorStore(tmp_path / "op.sqlite3")
-    sender = Account.create().address
-    assert store.add(sender, b"\x02" * 32, 7, 100)
-    assert not store.add(sender, b"\x02" * 32, 7, 100)
-    store.prune(100)
-    assert store.add(sender, b"\x02" * 32, 7, 200)  # forgotten once its params expired
-
-    w = winner(1)
-    assert store.keep(w) and not store.keep(w)
-    assert [p.hash for p in store.pending()] == [w.hash]
+    w, expired, broke = winner(1), winner(2), winner(3)
+    sender, rand_hash = w.ticket.sender, w.ticket.recipient_rand_hash
+    first = store.record(sender, rand_hash, 100, [entry(w), entry(expired, "expired"),
+                                                  entry(broke, "no_funds", durable=False)])
+    assert [(a.rejection, a.winning, a.repeat) for a in first] == [
+        (None, True, False), ("expired", False, False), ("no_funds", False, False)]
+    assert [p.hash for p in store.pending()] == [w.hash] and store.answers() == 2
+    # A copy gets the first answer; a refusal that was not the sender's fault kept nothing.
+    again = store.record(sender, rand_hash, 100, [entry(w, "expired"), entry(expired),
+                                                  entry(broke)])
+    assert [(a.rejection, a.winning, a.repeat) for a in again] == [
+        (None, True, True), ("expired", False, True), (None, True, False)]
+    assert {p.hash for p in store.pending()} == {w.hash, broke.hash}
     assert store.pending_face_value(w.ticket.sender) == 10
+
+    store.prune(current_block=1000, now=time.time())  # expired, but kept for a while yet
+    assert store.answers() == 3
+    store.prune(current_block=1000, now=time.time() + 31 * 24 * 3600)
+    assert store.answers() == 0
+
+
+def test_store_undoes_everything_when_killed_between_answers_and_winners(tmp_path):
+    def crash():
+        raise SystemExit("killed")  # as a SIGKILL there would: the transaction never commits
+
+    store = OperatorStore(tmp_path / "op.sqlite3", between=crash)
+    w = winner(1)
+    with pytest.raises(SystemExit):
+        store.record(w.ticket.sender, w.ticket.recipient_rand_hash, 100, [entry(w)])
+    restarted = OperatorStore(tmp_path / "op.sqlite3")
+    assert restarted.answers() == 0 and restarted.pending() == []
+    [answer] = restarted.record(w.ticket.sender, w.ticket.recipient_rand_hash, 100, [entry(w)])
+    assert not answer.repeat and [p.hash for p in restarted.pending()] == [w.hash]
+
+
+def test_store_winners_submitted_confirmed_or_undone_and_never_given_up(tmp_path):
+    store = OperatorStore(tmp_path / "op.sqlite3")
+    w, lost = winner(1), winner(2)
+    store.record(w.ticket.sender, w.ticket.recipient_rand_hash, 100, [entry(w), entry(lost)])
     assert not store.revealed(w.ticket.recipient_rand_hash)
-    store.mark_redeemed(w.hash, "0x" + "ab" * 32)
-    assert store.pending() == [] and store.revealed(w.ticket.recipient_rand_hash)
+    store.mark_submitted(w.hash, "0x" + "ab" * 32)
+    assert store.revealed(w.ticket.recipient_rand_hash)  # its rand is public once sent
+    assert [s.hash for s in store.submitted()] == [w.hash]
+    store.unsubmit(w.hash)  # a reorg undid it
+    assert {p.hash for p in store.pending()} == {w.hash, lost.hash}
+    store.mark_submitted(w.hash, "0x" + "cd" * 32)
+    store.mark_redeemed(w.hash)
+    for _ in range(50):
+        store.note_error(lost.hash, "skipped by batchRedeemWinningTickets")
+    assert store.summary()["winners"] == {"pending": 1, "submitted": 0, "redeemed": 1, "failed": 0}
+    store.mark_failed(lost.hash, "ticket is expired")
+    assert store.summary()["winners"]["failed"] == 1
 
-    lost = winner(2)
-    store.keep(lost)
-    for _ in range(5):
-        store.note_error(lost.hash, "network")
-    assert store.summary()["winners"] == {"pending": 0, "redeemed": 1, "failed": 1}
-
-    store.count_rejection("replayed")
-    store.count_rejection("replayed", 2)
-    assert store.rejections() == {"replayed": 3}
+    store.count_rejection("expired")
+    store.count_rejection("expired", 2)
+    assert store.rejections() == {"expired": 3}
     # Another process opening the same file sees the same records.
-    assert OperatorStore(tmp_path / "op.sqlite3").rejections() == {"replayed": 3}
+    assert OperatorStore(tmp_path / "op.sqlite3").rejections() == {"expired": 3}
 
 
 def test_settings_from_env(tmp_path):
@@ -177,8 +216,8 @@ def test_a_stale_chain_view_serves_jobs_while_a_background_read_replaces_it():
     assert payments.params_for(sender) is not None  # one background read at a time
     reads.go.set()
     assert reads.done.wait(10)
-    wait_for(lambda: payments._view.block == 102, timeout=10, what="the background read")
+    wait_for(lambda: payments.view.last.value.block == 102, timeout=10, what="the background read")
 
     now[0] += module.CHAIN_STALE_SECONDS + 1  # too old to trust: read before the job
     payments.params_for(sender)
-    assert reads.blocks == 3 and payments._view.block == 103
+    assert reads.blocks == 3 and payments.view.last.value.block == 103

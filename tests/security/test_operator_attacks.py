@@ -70,7 +70,7 @@ def test_the_operators_user_may_not_touch_what_is_not_its_own(stack, mallory, ho
         "read another operator's stream": lambda: r.xrange(names.operator_events(honest.id)),
         "read its own stream": lambda: r.xrange(names.operator_events(mallory.id)),
         "beat another operator's heartbeat": lambda: r.set(worker_key(honest.id, "w"), "{}"),
-        "write the settle queue": lambda: r.lpush(names.SETTLE_QUEUE, "{}"),
+        "write the gateway's queue": lambda: r.lpush(names.GATEWAY_QUEUE, "{}"),
         "write kombu's bindings": lambda: r.sadd("_kombu.binding.x", "y"),
         "broadcast remote control": lambda: r.publish("/0.celery.pidbox", "{}"),
         "read the gateway's keys": lambda: r.get(names.PLACEMENT_LOG),
