@@ -71,6 +71,9 @@ class WorkerEvent(BaseModel):
     attempt: int = 1
     outputs: list[Output] = Field(default_factory=list)
     error: str | None = None
+    # On failed events: 400-499 when the model refused the request itself (a text with
+    # nothing it can speak), which a synchronous client is answered; else a 500.
+    error_status: int | None = Field(default=None, ge=400, le=499)
     timings: dict[str, float] = Field(default_factory=dict)
     step: int | None = None  # progress events: step of total
     total: int | None = None

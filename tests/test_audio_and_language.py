@@ -67,6 +67,16 @@ def test_empty_text_is_400(http, gateway, auth):
     assert response.json() == {"detail": {"msg": "Text must be provided."}}
 
 
+def test_text_the_model_cannot_speak_is_400_from_the_worker(http, gateway, auth):
+    """Only the model knows its vocabulary: the worker refuses, the job fails, and the
+    synchronous client is answered 400 with the model's reason, not a 500."""
+    response = http.post(f"{gateway}/text-to-speech", json={"text": "\U0001f600\u2603"},
+                         headers=auth)
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "detail": {"msg": "The text has nothing this model's vocabulary can speak."}}
+
+
 LLM = {"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 10,
        "temperature": 0}
 

@@ -201,7 +201,8 @@ class Runtime:
                 return None
             return self._event(job, stop.status, started_at=started, error=stop.error)
         except InvalidRequest as refused:  # what only the model could tell: said as it is
-            return self._event(job, JobStatus.FAILED, started_at=started, error=refused.msg)
+            return self._event(job, JobStatus.FAILED, started_at=started, error=refused.msg,
+                               error_status=refused.status)
         except Exception as exc:
             if _is_out_of_memory(exc):
                 return self._out_of_memory(job, started)

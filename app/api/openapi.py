@@ -71,6 +71,15 @@ def schema_of(model: type[BaseModel], components: dict) -> dict:
     return {"$ref": REF.format(model=model.__name__)}
 
 
+def without_null(field: dict) -> dict:
+    """A form field is sent or left out, never null: `int | None` is an optional integer."""
+    kinds = [kind for kind in field.get("anyOf", ()) if kind != {"type": "null"}]
+    if len(kinds) != 1:
+        return field
+    plain = {key: value for key, value in field.items() if key not in ("anyOf", "default")}
+    return {**kinds[0], **plain}
+
+
 def request_body(schema: type[BaseModel], components: dict, limits: Limits) -> dict:
     body = schema.model_json_schema(ref_template=REF)
     components.update(body.pop("$defs", {}))
@@ -83,13 +92,16 @@ def request_body(schema: type[BaseModel], components: dict, limits: Limits) -> d
     caps = schema.caps(limits) if hasattr(schema, "caps") else {}
     for field, keywords in caps.items():
         body["properties"][field].update(keywords)
-    components[schema.__name__] = body
     content = getattr(schema, "CONTENT", "application/json")
+    if content == "multipart/form-data":
+        body["properties"] = {name: without_null(field)
+                              for name, field in body["properties"].items()}
+    components[schema.__name__] = body
     return {"required": True, "content": {content: {
         "schema": {"$ref": REF.format(model=schema.__name__)}}}}
 
 
-STATUS_NAMES = {400: "Bad Request", 401: "Unauthorized", 413: "Request Entity Too Large",
+STATUS_NAMES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 413: "Request Entity Too Large",
                 415: "Unsupported Media Type", 422: "Validation Error",
                 429: "Too many requests or jobs for this key (see Retry-After)",
                 500: "Internal Server Error",
@@ -127,8 +139,9 @@ def pipeline_operation(name: str, schema: type[PipelineRequest], components: dic
         "operationId": "gen" + "".join(p.capitalize() for p in name.split("-")),
         "tags": ["generate"],
         "parameters": [{"name": "Prefer", "in": "header", "required": False,
-                        "schema": {"type": "string", "enum": ["respond-async"]},
-                        "description": "respond-async: answer 202 with the job at once"}],
+                        "schema": {"type": "string"},
+                        "description": "respond-async: answer 202 with the job at once "
+                                       "(other preferences are ignored, as RFC 7240 says)"}],
         "requestBody": request_body(schema, components, limits),
         "responses": responses(ok, components, schema.ERRORS),
     }
@@ -143,8 +156,8 @@ def pipeline_operation(name: str, schema: type[PipelineRequest], components: dic
 def job_operation(summary: str, ok: dict, components: dict) -> dict:
     return {"summary": summary, "tags": ["jobs"],
             "parameters": [{"name": "job_id", "in": "path", "required": True,
-                            "schema": {"type": "string"}}],
-            "responses": responses(ok, components)}
+                            "schema": {"type": "string", "format": "uuid"}}],
+            "responses": responses(ok, components, errors=(400, 401, 404, 422, 500))}
 
 
 def chat_operation(components: dict, limits: Limits) -> dict:

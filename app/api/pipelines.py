@@ -272,5 +272,5 @@ def sync_answer(job: Job):
     if job.status == JobStatus.SUCCEEDED:
         return jobs.render_result(job, ext.media_links(request.host_url))
     if job.status == JobStatus.FAILED:
-        raise ApiError(500, job.error or "Job failed.")
+        raise ApiError(job.error_status or 500, job.error or "Job failed.")
     raise ApiError(503, f"The job was {job.status}.")

@@ -128,6 +128,7 @@ def _finish(job: Job, event: WorkerEvent, at: datetime, media: MediaStore) -> No
             job.billable_units = max(0, min(job.billable_units, event.units))
     job.status = event.status
     job.error = event.error
+    job.error_status = event.error_status if event.status == JobStatus.FAILED else None
     job.finished_at = at
     job.timings = event.timings or None
     _history(job, event.status, at, {"worker": event.worker, "error": event.error})

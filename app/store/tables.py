@@ -4,8 +4,8 @@ ledger's are in app/store/ledger.py, on the same Base)."""
 from datetime import datetime
 
 from sqlalchemy import (
-    JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
-    func,
+    JSON, BigInteger, DateTime, ForeignKey, Index, Integer, SmallInteger, String, Text,
+    UniqueConstraint, func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -78,6 +78,8 @@ class Job(Base):
     # so the answer can be rendered for whichever host the client reached.
     result: Mapped[dict | None] = mapped_column(JsonColumn)
     error: Mapped[str | None] = mapped_column(Text)
+    # A failure the request caused (the model refused it): the status a sync client gets.
+    error_status: Mapped[int | None] = mapped_column(SmallInteger)
     timings: Mapped[dict | None] = mapped_column(JsonColumn)
     priority: Mapped[str] = mapped_column(String(8), default="normal", server_default="normal")
     deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

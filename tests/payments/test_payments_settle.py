@@ -29,6 +29,7 @@ from chain.recipient import Recipient
 from chain.validator import TicketValidator
 from devstack.chain import DEV_TICKET_EV
 from devstack.devchain import DEV_ROUND_LENGTH
+from devstack.stack import wait_for
 from tasks import names
 from tasks.catalog import Catalog
 from tasks.messages import WorkerEvent
@@ -271,6 +272,11 @@ def test_refusals_and_debts_owed_too_long_show_in_admin_payments_and_metrics(
     assert mine["refusals"] == {"face_value_cap": 1}
     assert mine["owed_unpaid"] == {"jobs": 1, "wei": str(ECHO_FEE)} and mine["jobs_paid"] == 0
     assert body["owed_unpaid"]["jobs"] >= 1 and int(body["owed_unpaid"]["wei"]) >= ECHO_FEE
-    metrics = client.get("/metrics").get_data(as_text=True)
-    [gauge] = [line for line in metrics.splitlines() if line.startswith("genai_payments_owed_unpaid_wei ")]
-    assert float(gauge.split()[1]) >= ECHO_FEE
+
+    def owed_unpaid_gauge() -> float:
+        metrics = client.get("/metrics").get_data(as_text=True)
+        [gauge] = [line for line in metrics.splitlines()
+                   if line.startswith("genai_payments_owed_unpaid_wei ")]
+        return float(gauge.split()[1])
+    # /metrics answers from a copy refreshed in the background (METRICS_REFRESH_SECONDS).
+    wait_for(lambda: owed_unpaid_gauge() >= ECHO_FEE, timeout=30, what="the debt in the gauge")
