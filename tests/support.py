@@ -49,6 +49,30 @@ def missing_tool(why: str):
     pytest.skip(why)
 
 
+SECRET_NAMES = ("SECRET", "TOKEN", "PASSWORD", "PRIVATE_KEY")
+
+
+def secrets_of(env: dict) -> dict[str, str]:
+    """The secrets an environment gives a process: by their names, and the passwords
+    inside URLs (an operator's REDIS_URL carries its Redis user's)."""
+    from urllib.parse import urlsplit
+
+    found = {name: value for name, value in env.items()
+             if value and any(part in name for part in SECRET_NAMES)}
+    for name, value in env.items():
+        if "://" in value and urlsplit(value).password:
+            found[f"the password in {name}"] = urlsplit(value).password
+    return found
+
+
+def leaked_secrets(stack, env: dict) -> list[tuple[str, str]]:
+    """(log, secret) for each secret of `env` written into the log of any process the
+    stack ran."""
+    secrets = secrets_of(env)
+    return [(log.name, name) for log in sorted(stack.logs.glob("*.log"))
+            for name, value in secrets.items() if value in log.read_text(errors="replace")]
+
+
 def job(http, gateway, auth, job_id: str) -> dict:
     return http.get(f"{gateway}/jobs/{job_id}", headers=auth).json()
 
@@ -75,23 +99,26 @@ def make_key(sessions, name="test", role="user", **limits) -> str:
         return create_key(session, name, role, **limits)
 
 
-def set_consuming(stack, worker_id: str, queue: str, consuming: bool) -> None:
-    """Tells a worker of the stack's operator, through its own queue, to start or stop
-    taking jobs from queue, and waits until its heartbeat says it does. A fresh broker
-    connection, not a pooled one: a fault test may have cut every pooled connection."""
+def set_consuming(stack, worker_id: str, queue: str, consuming: bool,
+                  operator_id: int | None = None) -> None:
+    """Tells a worker of the stack's operator (or another), through its own queue, to
+    start or stop taking jobs from queue, and waits until its heartbeat says it does. A
+    fresh broker connection, not a pooled one: a fault test may have cut every pooled one."""
     from tasks.celery_app import make_celery
 
+    operator_id = operator_id or stack.operator_id
     celery = make_celery(stack.env["REDIS_URL"])
     with celery.connection_for_write() as connection:
         celery.send_task(names.SET_CONSUMING, args=[queue, consuming], connection=connection,
-                         queue=names.worker_queue(stack.operator_id, worker_id))
-    wait_for(lambda: (queue in active_queues(stack, worker_id)) == consuming, timeout=60,
+                         queue=names.worker_queue(operator_id, worker_id))
+    wait_for(lambda: (queue in active_queues(stack, worker_id, operator_id)) == consuming,
+             timeout=60,
              what=f"{worker_id} to {'consume' if consuming else 'stop consuming'} {queue}")
 
 
-def active_queues(stack, worker_id: str) -> list[str]:
+def active_queues(stack, worker_id: str, operator_id: int | None = None) -> list[str]:
     """The queues a worker consumes, as its heartbeat says."""
-    return (stack.heartbeat(worker_id) or {}).get("queues", [])
+    return (stack.heartbeat(worker_id, operator_id) or {}).get("queues", [])
 
 
 def ticket_rows(sessions, job_ids) -> list:
@@ -118,3 +145,34 @@ def mine_until_redeemed(rpc: str, sessions, job_ids, timeout: float = 90) -> Non
         return False
 
     wait_for(redeemed, timeout=timeout, interval=0.3, what="winners redeemed and reconciled")
+
+
+def cli_operator(stack, name: str) -> dict:
+    """An operator made by the CLI, as an admin would: its workers' environment."""
+    import subprocess
+    import sys
+
+    from eth_account import Account
+
+    from devstack.servers import python_env
+
+    made = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "operators",
+                           "create", "--name", name, "--address", Account.create().address],
+                          env=python_env(stack.env), capture_output=True, text=True,
+                          timeout=120)
+    assert made.returncode == 0, made.stderr
+    return dict(line.split("=", 1) for line in made.stdout.split() if "=" in line)
+
+
+class Operator:
+    """An operator's view of the broker: its own user, its own key."""
+
+    def __init__(self, env: dict):
+        from tasks.connections import redis_client
+        from workers.events import EventSender, OperatorIdentity
+
+        self.env = env
+        self.id = int(env["OPERATOR_ID"])
+        self.redis = redis_client(env["REDIS_URL"])
+        self.events = EventSender(self.redis, OperatorIdentity(
+            self.id, bytes.fromhex(env["OPERATOR_TOKEN"])))

@@ -18,6 +18,7 @@ def statuses(view: dict) -> list[str]:
     return [h["status"] for h in view["history"]]
 
 
+@pytest.mark.fault
 def test_sigkill_mid_job_is_finished_once_by_another_worker(http, gateway, auth, stack,
                                                             echo_worker):
     first = echo_worker("echo-kill-a")
@@ -36,6 +37,7 @@ def test_sigkill_mid_job_is_finished_once_by_another_worker(http, gateway, auth,
     assert job_id not in control.running(stack.redis)
 
 
+@pytest.mark.fault
 def test_a_job_that_keeps_losing_its_worker_fails_after_max_attempts(http, gateway, auth,
                                                                       stack, echo_worker):
     proc = echo_worker("echo-poison-1")
@@ -100,6 +102,7 @@ def test_time_limit_stops_a_running_job(http, gateway, auth, echo_worker):
     assert failed["status"] == "failed" and "time limit" in failed["error"]
 
 
+@pytest.mark.fault
 def test_out_of_memory_retries_once_then_fails_and_worker_stays_healthy(
         http, gateway, auth, echo_worker):
     echo_worker("echo-oom")
@@ -126,6 +129,7 @@ def test_two_workers_share_a_queue(http, gateway, auth, echo_worker):
     assert {d["worker"] for d in done} == {"echo-share-a", "echo-share-b"}
 
 
+@pytest.mark.fault
 def test_sigterm_finishes_the_job_and_removes_the_heartbeat(http, gateway, auth, stack,
                                                             echo_worker):
     proc = echo_worker("echo-term")

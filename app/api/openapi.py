@@ -138,15 +138,20 @@ def pipeline_operation(name: str, schema: type[PipelineRequest], components: dic
         "summary": schema.SUMMARY,
         "operationId": "gen" + "".join(p.capitalize() for p in name.split("-")),
         "tags": ["generate"],
-        "parameters": [{"name": "Prefer", "in": "header", "required": False,
-                        "schema": {"type": "string"},
-                        "description": "respond-async: answer 202 with the job at once "
-                                       "(other preferences are ignored, as RFC 7240 says)"}],
         "requestBody": request_body(schema, components, limits),
         "responses": responses(ok, components, schema.ERRORS),
     }
     if "stream" in schema.model_fields:
         streamed(operation)
+    return answers_async(operation, components)
+
+
+def answers_async(operation: dict, components: dict) -> dict:
+    """An operation that answers 202 with the job at once to Prefer: respond-async."""
+    operation["parameters"] = [{
+        "name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"},
+        "description": "respond-async: answer 202 with the job at once "
+                       "(other preferences are ignored, as RFC 7240 says)"}]
     operation["responses"]["202"] = {
         "description": "Accepted (Prefer: respond-async)",
         "content": {"application/json": {"schema": schema_of(JobAccepted, components)}}}
@@ -161,12 +166,12 @@ def job_operation(summary: str, ok: dict, components: dict) -> dict:
 
 
 def chat_operation(components: dict, limits: Limits) -> dict:
-    return streamed({
+    return answers_async(streamed({
         "summary": "A chat completion in OpenAI's shape (the llm pipeline).",
         "operationId": "chatCompletions", "tags": ["openai"],
         "requestBody": request_body(ChatCompletionRequest, components, limits),
         "responses": responses(schema_of(LLMResponse, components), components),
-    })
+    }), components)
 
 
 def build_spec(limits: Limits | None = None) -> dict:

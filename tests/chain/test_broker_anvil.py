@@ -6,7 +6,8 @@ from chain import BrokerError, GasPriceTooHigh, Ticket, TicketBroker, Transactio
 from devstack.devchain import DEV_ROUND_LENGTH, DEV_UNLOCK_PERIOD, deploy_dev_contracts, fund_gateway, mine
 from chain.signature import SECP256K1_N
 
-from conftest import ETHER, GATEWAY_KEY
+from devstack.chain import GATEWAY_KEY
+from devstack.devchain import ETHER
 
 FACE = 10**15
 

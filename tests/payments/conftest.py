@@ -57,6 +57,7 @@ def operator(stack, recorder, tmp_path_factory, module_name, request):
                     "REDEEM_CONFIRMATIONS": "0", "REDEEM_INTERVAL_SECONDS": "0.2", "REDEEM_BATCH_SIZE": "100",
                     "REDEEM_MAX_WAIT_SECONDS": "3600", "REDEEM_RETRY_MAX_SECONDS": "2",
                     **getattr(request.module, "REDEEMER_ENV", {})}
+    paid.redeemer_env = redeemer_env
     paid.commands = {
         "redeemer": lambda extra: stack.spawn(paid.redeemer, ["-m", "workers.redeemer"], {**redeemer_env, **extra}),
         "watcher": lambda extra: stack.spawn(paid.watcher, ["-m", "app.watcher"],

@@ -8,12 +8,16 @@ none refused or lost, and the gateway's ledger matches the chain."""
 import threading
 import time
 
+import pytest
+
 from chain.broker import TicketBroker
 from devstack.chain import DEV_TICKET_EV
 from devstack.devchain import DEV_PRIVATE_KEYS
 from devstack.stack import wait_for
 from invariants import assert_every_success_paid_once, assert_ledger_equals_chain
 from support import mine_until_redeemed, submit_echo, ticket_rows, wait_status
+
+pytestmark = pytest.mark.fault
 
 OUTAGE_SECONDS = 60
 JOB_EVERY_SECONDS = 6  # a job finishes every few seconds, all through the outage

@@ -21,6 +21,8 @@ from support import mine_until_redeemed, submit_echo, ticket_rows, wait_status
 # again; the watcher reads at depth 0 and must unwind what a reorg replaced.
 REDEEMER_ENV = {"REDEEM_CONFIRMATIONS": "4"}
 
+pytestmark = pytest.mark.fault
+
 
 @pytest.fixture
 def chain(stack):

@@ -3,6 +3,7 @@ recorder committing each success with its debt, the settler issuing tickets, the
 redeemer keeping the winners and redeeming them on chain, and the watcher reconciling the
 gateway's ledger with the chain."""
 
+import time
 from fractions import Fraction
 
 from sqlalchemy import select
@@ -13,7 +14,9 @@ from chain.codec import to_hex
 from chain.ticket import ticket_hash
 from devstack.chain import DEV_TICKET_EV
 from devstack.stack import wait_for
-from support import mine_until_redeemed, submit_echo, ticket_rows, wait_status
+from support import (
+    leaked_secrets, mine_until_redeemed, set_consuming, submit_echo, ticket_rows, wait_status,
+)
 from invariants import assert_every_success_paid_once, assert_ledger_equals_chain
 
 ECHO_FEE = 25 * 10**16  # tests/support.py
@@ -84,3 +87,40 @@ def test_paid_jobs_are_redeemed_on_chain_and_the_ledger_matches(stack, http, pay
     assert_ledger_equals_chain(sessions, broker, gateway)
     with sessions() as session:
         assert session.get(ledger.Debt, failed) is None  # a failure owes nothing
+
+
+def test_canceled_aborted_and_timed_out_jobs_on_a_paid_worker_owe_nothing(
+        stack, http, pay_gateway, auth, sessions, operator):
+    """Only a success is paid: a job its client canceled while it ran, one whose deadline
+    passed before it started, and one stopped at its time limit, all taken by the paid
+    worker, leave no debt and no ticket."""
+    slow = {"steps": 200, "step_seconds": 0.05}
+    canceled = submit_echo(http, pay_gateway, auth, **slow)
+    wait_status(http, pay_gateway, auth, canceled, "started", timeout=60)
+    assert http.post(f"{pay_gateway}/jobs/{canceled}/cancel", headers=auth).status_code == 200
+    timed_out = submit_echo(http, pay_gateway, auth, headers={"X-Time-Limit-Seconds": "0.5"},
+                            **slow)
+
+    set_consuming(stack, operator.worker, "echo:echo", False, operator.operator_id)
+    aborted = submit_echo(http, pay_gateway, auth, headers={"X-Deadline-Seconds": "0.5"})
+    submitted = time.time()
+    wait_for(lambda: time.time() > submitted + 0.6, what="the deadline to pass")
+    set_consuming(stack, operator.worker, "echo:echo", True, operator.operator_id)
+
+    for job_id, status in ((canceled, "canceled"), (timed_out, "failed"),
+                           (aborted, "aborted")):
+        seen = wait_status(http, pay_gateway, auth, job_id, (status, "succeeded"), timeout=60)
+        assert seen["status"] == status and seen["worker"] == operator.worker, seen
+        with sessions() as session:
+            assert session.get(ledger.Debt, job_id) is None, status
+    assert ticket_rows(sessions, [canceled, timed_out, aborted]) == []
+
+
+def test_no_secret_of_the_gateway_or_the_operator_reaches_any_log(stack, operator):
+    """After payments ran: the redeemer's key and secret, the operator's token and Redis
+    password, and the gateway's signing key appear in no process's log."""
+    redeemer_env = {**stack.env, **operator.redeemer_env}
+    assert {"OPERATOR_PRIVATE_KEY", "OPERATOR_SECRET", "OPERATOR_TOKEN",
+            "GATEWAY_PRIVATE_KEY"} <= redeemer_env.keys()
+    assert (stack.logs / f"{operator.redeemer}.log").stat().st_size > 0
+    assert not leaked_secrets(stack, redeemer_env)

@@ -56,8 +56,9 @@ def test_progress_counts_only_the_steps_that_strength_keeps(pipe, make_image, st
     assert steps == [(step, 5) for step in range(1, 6)]
 
 
-def test_smoke(pipe):
-    pipe.smoke()
+def test_smoke_is_a_real_image_of_the_inputs_size(pipe):
+    [image] = pipe.smoke()
+    assert png_size(image) == (64, 64)
 
 
 def test_instruct_pix2pix_takes_image_guidance_scale(tmp_path, make_image, steps):

@@ -48,5 +48,6 @@ def test_each_token_is_a_step_and_the_callback_can_stop_it(pipe, make_image, ste
         caption(pipe, make_image(32, 32), cancel_at_second_token)
 
 
-def test_smoke(pipe):
-    pipe.smoke()
+def test_smoke_is_a_real_caption(pipe):
+    [caption] = pipe.smoke()
+    assert caption.content_type == TEXT and caption.seed == 0

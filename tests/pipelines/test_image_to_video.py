@@ -68,8 +68,11 @@ def test_progress_reaches_the_total(pipe, make_image, steps):
     assert steps == [(1, 3), (2, 3), (3, 3)]
 
 
-def test_smoke(pipe):
-    pipe.smoke()
+def test_smoke_is_a_real_two_frame_video(pipe):
+    [video] = pipe.smoke()
+    seen = probe(video.data)
+    assert video.content_type == "video/mp4"
+    assert seen["sizes"] == {(64, 64)} and len(seen["times"]) == 2
 
 
 def test_encode_mp4_honours_fps_and_crops_odd_sizes_to_even():

@@ -46,5 +46,6 @@ def test_progress_reaches_the_total(pipe, make_image, steps):
     assert steps == [(1, 3), (2, 3), (3, 3)]
 
 
-def test_smoke(pipe):
-    pipe.smoke()
+def test_smoke_is_a_real_4x_upscale(pipe):
+    [image] = pipe.smoke()
+    assert png_size(image) == (128, 128)

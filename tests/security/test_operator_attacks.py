@@ -9,8 +9,7 @@ import pytest
 import redis
 
 from devstack.servers import python_env
-from conftest import Operator, cli_operator
-from support import submit_echo, wait_for, wait_status
+from support import Operator, cli_operator, submit_echo, wait_for, wait_status
 from tasks import control, envelope, names
 from tasks.messages import JobMessage, Output, WorkerEvent
 from tasks.names import worker_key
@@ -84,6 +83,7 @@ def test_the_operators_user_may_not_touch_what_is_not_its_own(stack, mallory, ho
     assert mallory.redis.llen("echo:echo") >= 0
 
 
+@pytest.mark.fault
 def test_a_forged_outcome_for_another_operators_running_job_is_refused(
         http, gateway, auth, stack, mallory, echo_worker):
     echo_worker("sec-honest")
@@ -101,6 +101,7 @@ def test_a_forged_outcome_for_another_operators_running_job_is_refused(
     assert "forged" not in result
 
 
+@pytest.mark.fault
 def test_replayed_or_unsigned_messages_are_refused(http, gateway, auth, stack, mallory, honest,
                                                    echo_worker):
     """Mallory has a genuine message of the honest operator (signed with its key), or
@@ -154,6 +155,7 @@ def test_a_model_outside_the_catalog_is_never_loaded(http, gateway, auth, stack,
     assert all(m["model_id"] != "evil/model" for m in beat["models"])
 
 
+@pytest.mark.fault
 def test_a_revoked_operators_worker_is_cut_off_and_its_job_finished_by_another(
         http, gateway, auth, stack, echo_worker):
     env = cli_operator(stack, "revokee")

@@ -69,11 +69,11 @@ class AudioToText(Pipeline):
         if config._attn_implementation != "sdpa":
             config._attn_implementation = "sdpa"
 
-    def smoke(self) -> None:
+    def smoke(self) -> list[Output]:
         import numpy as np
 
         silence = wav_bytes(np.zeros(SAMPLE_RATE, dtype=np.float32), SAMPLE_RATE)
-        self.run(AudioToTextRequest(seed=0), {"audio": silence}, lambda step, total: None)
+        return self.run(AudioToTextRequest(seed=0), {"audio": silence}, lambda step, total: None)
 
 
 def count_windows(samples: int, chunk_length_s: float = CHUNK_LENGTH_S) -> int:

@@ -47,8 +47,9 @@ class Pipeline:
             on_step: StepCallback) -> list[Output]:
         raise NotImplementedError
 
-    def smoke(self) -> None:
-        """The cheapest real inference, run once after loading to prove the model works."""
+    def smoke(self) -> list[Output]:
+        """The cheapest real inference, run once after loading to prove the model works;
+        its outputs, which say it did."""
         raise NotImplementedError
 
 

@@ -28,5 +28,6 @@ class Echo(Pipeline):
                 "inputs": {name: len(data) for name, data in inputs.items()}}
         return [Output.from_bytes(json.dumps(body).encode(), "application/json", params.seed)]
 
-    def smoke(self) -> None:
+    def smoke(self) -> list[Output]:
         """Nothing to prove: there is no model."""
+        return []

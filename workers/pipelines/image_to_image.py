@@ -78,5 +78,5 @@ class ImageToImage(Pipeline):
             for i, out in enumerate(result.images)
         ]
 
-    def smoke(self) -> None:
-        self.run(SMOKE_PARAMS, {"image": plain_png()}, lambda step, total: None)
+    def smoke(self) -> list[Output]:
+        return self.run(SMOKE_PARAMS, {"image": plain_png()}, lambda step, total: None)

@@ -32,8 +32,8 @@ class ImageToText(Pipeline):
         text = self.processor.decode(ids[0], skip_special_tokens=True).strip()
         return [Output.from_text(text, params.seed)]
 
-    def smoke(self) -> None:
-        self.run(ImageToTextRequest(seed=0), {"image": plain_png(32, 32)},
+    def smoke(self) -> list[Output]:
+        return self.run(ImageToTextRequest(seed=0), {"image": plain_png(32, 32)},
                  lambda step, total: None)
 
 

@@ -45,6 +45,6 @@ class ImageToVideo(Pipeline):
         # Safety checking video is not done here (SVD has no checker): nsfw stays False.
         return [Output.from_bytes(encode_mp4(frames, params.fps), "video/mp4", params.seed)]
 
-    def smoke(self) -> None:
-        self.run(ImageToVideoRequest(width=64, height=64, num_inference_steps=1, num_frames=2,
+    def smoke(self) -> list[Output]:
+        return self.run(ImageToVideoRequest(width=64, height=64, num_inference_steps=1, num_frames=2,
                                      seed=0), {"image": plain_png()}, lambda step, total: None)

@@ -98,6 +98,6 @@ class LLM(Pipeline):
                 outcomes[index] = exc
         return outcomes
 
-    def smoke(self) -> None:
-        self.run(LLMRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=1,
+    def smoke(self) -> list[Output]:
+        return self.run(LLMRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=1,
                             temperature=0), {}, lambda *step: None)

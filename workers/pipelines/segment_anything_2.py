@@ -118,8 +118,8 @@ class SegmentAnything2(Pipeline):
         return {"masks": str(masks.numpy().tolist()), "scores": str(scores.numpy().tolist()),
                 "logits": str(low_res.numpy().tolist())}
 
-    def smoke(self) -> None:
-        self.run(SegmentAnything2Request(point_coords="[[16, 16]]", point_labels="[1]", seed=0),
+    def smoke(self) -> list[Output]:
+        return self.run(SegmentAnything2Request(point_coords="[[16, 16]]", point_labels="[1]", seed=0),
                  {"image": plain_png(32, 32)}, lambda step, total: None)
 
 

@@ -59,6 +59,7 @@ class TextToImage(Pipeline):
             for i, image in enumerate(result.images)
         ]
 
-    def smoke(self) -> None:
-        self.pipe(prompt="smoke", width=64, height=64, num_inference_steps=1,
-                  guidance_scale=1.0, generator=generators(0, 1))
+    def smoke(self) -> list[Output]:
+        return self.run(TextToImageRequest(prompt="smoke", width=64, height=64, seed=0,
+                                           num_inference_steps=1, guidance_scale=1.0),
+                        {}, lambda step, total: None)

@@ -116,5 +116,5 @@ class TextToSpeech(Pipeline):
                   else out.waveform.shape[-1])
         return [out.waveform[0, :length].float().cpu().numpy(), pause]
 
-    def smoke(self) -> None:
-        self.run(TextToSpeechRequest(text="hi", seed=0), {}, lambda step, total: None)
+    def smoke(self) -> list[Output]:
+        return self.run(TextToSpeechRequest(text="hi", seed=0), {}, lambda step, total: None)

@@ -46,6 +46,6 @@ class Upscale(Pipeline):
         upscaled = resize_to(result.images[0], size)
         return [Output.from_bytes(png_bytes(upscaled), "image/png", params.seed, bool(flags[0]))]
 
-    def smoke(self) -> None:
-        self.run(UpscaleRequest(prompt="smoke", num_inference_steps=1, seed=0),
+    def smoke(self) -> list[Output]:
+        return self.run(UpscaleRequest(prompt="smoke", num_inference_steps=1, seed=0),
                  {"image": plain_png(32, 32)}, lambda step, total: None)

@@ -28,5 +28,5 @@ class TextEmbedding(Pipeline):
         body = {"embedding": vector.cpu().tolist(), "dimensions": vector.shape[0]}
         return [Output.from_answer(body, params.seed or 0)]
 
-    def smoke(self) -> None:
-        self.run(EmbeddingRequest(input="smoke", seed=0), {}, lambda step, total: None)
+    def smoke(self) -> list[Output]:
+        return self.run(EmbeddingRequest(input="smoke", seed=0), {}, lambda step, total: None)
