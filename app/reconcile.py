@@ -10,7 +10,7 @@
   within one ticket (the credit).
 
 `flask --app app chain reconcile` prints the differences and exits non-zero when there are
-any; tests/invariants.py asserts there are none after every payment fault test.
+any; devstack/invariants.py asserts there are none after every payment fault test.
 """
 
 from __future__ import annotations

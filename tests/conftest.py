@@ -121,11 +121,12 @@ def echo_worker(stack, gateway):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     """After every test marked `fault`, before its fixtures (its workers) go: each job
-    it made reached one final state, once, and no result file it wrote is orphaned (a
-    temporary one included). A failure here fails the test."""
+    it made reached one final state, once, no result file it wrote is orphaned (a
+    temporary one included), and nothing is owed or paid but successes. A failure here
+    fails the test."""
     if item.get_closest_marker("fault") is None:
         return (yield)
-    import invariants
+    from devstack import invariants
 
     stack = item._request.getfixturevalue("stack")
     sessions = item._request.getfixturevalue("sessions")
@@ -136,4 +137,5 @@ def pytest_runtest_call(item):
     made = invariants.jobs_since(sessions, since)
     invariants.assert_jobs_final_exactly_once(sessions, stack.redis, made, timeout=120)
     invariants.assert_no_orphan_media(sessions, stack.env["MEDIA_DIR"], since=started)
+    invariants.assert_nothing_owed_but_successes(sessions, made)
     return result

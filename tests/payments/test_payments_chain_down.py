@@ -14,7 +14,7 @@ from chain.broker import TicketBroker
 from devstack.chain import DEV_TICKET_EV
 from devstack.devchain import DEV_PRIVATE_KEYS
 from devstack.stack import wait_for
-from invariants import assert_every_success_paid_once, assert_ledger_equals_chain
+from devstack.invariants import assert_every_success_paid_once, assert_ledger_equals_chain
 from support import mine_until_redeemed, submit_echo, ticket_rows, wait_status
 
 pytestmark = pytest.mark.fault

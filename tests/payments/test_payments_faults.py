@@ -2,7 +2,7 @@
 recorder, the settler, the operator's redeemer, the gateway's watcher), each landed while
 a payment is in flight. After each, every succeeded job is paid once (its fee covered by
 the live tickets' EV within one ticket), no ticket is redeemed twice, and the ledger equals
-the chain (tests/invariants.py)."""
+the chain (devstack/invariants.py)."""
 
 import signal
 
@@ -14,7 +14,7 @@ from chain.broker import TicketBroker
 from devstack.chain import DEV_TICKET_EV
 from devstack.devchain import DEV_PRIVATE_KEYS, mine, send_eth
 from devstack.stack import wait_for
-from invariants import assert_every_success_paid_once, assert_ledger_equals_chain
+from devstack.invariants import assert_every_success_paid_once, assert_ledger_equals_chain
 from support import mine_until_redeemed, submit_echo, ticket_rows, wait_status
 
 # The redeemer counts a redemption once 4 blocks deep, so a reorg above that is redeemed

@@ -17,7 +17,7 @@ from devstack.stack import wait_for
 from support import (
     leaked_secrets, mine_until_redeemed, set_consuming, submit_echo, ticket_rows, wait_status,
 )
-from invariants import assert_every_success_paid_once, assert_ledger_equals_chain
+from devstack.invariants import assert_every_success_paid_once, assert_ledger_equals_chain
 
 ECHO_FEE = 25 * 10**16  # tests/support.py
 JOBS = 4

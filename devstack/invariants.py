@@ -1,6 +1,6 @@
 """What must hold after any fault: checked against the database, the broker and disk.
 tests/conftest.py checks them after every test marked `fault`, over the jobs that test
-made."""
+made, and bench/soak.py after its run of random faults."""
 
 import os
 import time
@@ -82,6 +82,29 @@ def assert_every_success_paid_once(sessions, job_ids, payee: str, ticket_ev) -> 
     # to 1e-18 wei when stored, which the tolerance allows for.
     over = sum(Fraction(t.ev) for t in live) - sum(Fraction(d.fee) for d in debts.values())
     assert Fraction(-1, 10**9) < over < ticket_ev, float(over)
+
+
+def assert_nothing_owed_but_successes(sessions, job_ids) -> None:
+    """At any moment, whatever a fault did: only a succeeded job owes (one debt, its own
+    fee), and no payee holds live tickets worth more than its debts by a whole ticket
+    (the credit a ticket's granularity leaves): nothing is paid that was not earned."""
+    from app.store import ledger
+
+    with sessions() as session:
+        debts = session.scalars(select(ledger.Debt).where(ledger.Debt.job_id.in_(job_ids))).all()
+        status = dict(session.execute(select(Job.id, Job.status).where(
+            Job.id.in_([d.job_id for d in debts]))).all())
+        assert all(status[d.job_id] == "succeeded" for d in debts), \
+            {d.job_id: status[d.job_id] for d in debts if status[d.job_id] != "succeeded"}
+        for payee in {d.payee for d in debts}:
+            owed = sum(Fraction(fee) for fee in session.scalars(
+                select(ledger.Debt.fee).where(ledger.Debt.payee == payee)))
+            live = session.scalars(select(ledger.TicketRecord).where(
+                ledger.TicketRecord.recipient == payee,
+                ledger.TicketRecord.status != ledger.VOID)).all()
+            largest = max((Fraction(t.ev) for t in live), default=Fraction(0))
+            over = sum(Fraction(t.ev) for t in live) - owed
+            assert over <= largest, (payee, float(over))
 
 
 def assert_ledger_equals_chain(sessions, broker, sender: str) -> None:
