@@ -39,12 +39,13 @@ def operator(stack, recorder, tmp_path_factory, module_name, request):
     """A fresh operator address (its balance starts at zero) with its own echo worker and
     redeemer, and the gateway's settler and watcher, for one test module; all stopped
     afterwards, so no other test's echo jobs land on a paid worker and no other module's
-    debts meet this module's settler. A module's REDEEMER_ENV adds to the redeemer's."""
+    debts meet this module's settler. A module's OPERATOR_ENV adds to its worker's and
+    redeemer's environment, its REDEEMER_ENV to the redeemer's."""
     address = Account.create().address
     # A registered operator of its own: its Redis user's payments queue is its address's.
     env = {**stack.create_operator(f"pay-{module_name}", address), "OPERATOR_ADDRESS": address,
            "OPERATOR_SECRET": f"{module_name}-test-operator-secret-0123456",
-           "OPERATOR_TICKET_EV": str(DEV_TICKET_EV)}
+           "OPERATOR_TICKET_EV": str(DEV_TICKET_EV), **getattr(request.module, "OPERATOR_ENV", {})}
     operator_id = int(env["OPERATOR_ID"])
     store_dir = tmp_path_factory.mktemp("redeemer")
     worker = f"pay-echo-{module_name}"
