@@ -8,8 +8,8 @@ The faults are the ones the README promises to survive, each on the production p
     after its heartbeat expired;
   - redis_killed: SIGKILL of redis-server, back (same port, AOF) after longer than a
     heartbeat lives;
-  - postgres_down: PostgreSQL stopped, then started again;
-  - media_unwritable: the media folder replaced by a file (every write fails), then back;
+  - postgres_down: PostgreSQL stopped for 10 s, then started again;
+  - media_unwritable: the media folder replaced by a file (every write fails) for 10 s;
   - recorder_killed: SIGKILL of the recorder, a new one started a moment later;
   - connections_cut: every client connection to Redis killed, waiting clients' too.
 Echo jobs (some slow, some failing) and tiny text-to-image jobs are submitted throughout,
@@ -41,6 +41,7 @@ from devstack.stack import TIME_SCALE, Stack, wait_for
 
 FAULT_EVERY = 30.0  # seconds between two faults
 OUTAGE = 3 * 5 * TIME_SCALE + 2  # longer than a heartbeat lives (3 beats of 5 s, scaled)
+LONG_OUTAGE = 10.0  # PostgreSQL down, the media folder unwritable
 RATE_PER_SECOND = 4
 LAUNCHED_SLOT = "soak-cpu-slot0"  # the launcher's one CPU slot (--host soak)
 PLAIN_SLOT = "soak-plain"
@@ -81,7 +82,7 @@ class Soak:
 
     def postgres_down(self) -> None:
         self.stack.postgres.stop()
-        self.outage()
+        self.outage(LONG_OUTAGE / OUTAGE)
         self.stack.postgres.start()
 
     def media_unwritable(self) -> None:
@@ -89,7 +90,7 @@ class Soak:
         os.rename(media, f"{media}.aside")
         open(media, "w").close()  # a file where the folder was: every write fails
         try:
-            self.outage()
+            self.outage(LONG_OUTAGE / OUTAGE)
         finally:
             os.remove(media)
             os.rename(f"{media}.aside", media)
@@ -230,7 +231,7 @@ def main() -> int:
     finally:
         stack.close()
     report = {"minutes": args.minutes, "seed": args.seed, "fault_every_s": FAULT_EVERY,
-              "outage_s": OUTAGE, "accepted": len(load.accepted),
+              "outage_s": OUTAGE, "long_outage_s": LONG_OUTAGE, "accepted": len(load.accepted),
               "answers": {str(k): v for k, v in sorted(load.answers.items(), key=str)},
               **result, "faults": soak.faults,
               "faults_by_kind": dict(Counter(f["fault"] for f in soak.faults))}
