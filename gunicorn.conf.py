@@ -13,9 +13,12 @@ import tempfile
 
 wsgi_app = "app:create_app()"
 bind = f"127.0.0.1:{os.environ.get('GATEWAY_PORT', '8935')}"
-worker_class = "gthread"
+# gevent: a client waiting for its job (a synchronous request, an SSE stream) is a
+# greenlet of a few KB, not one of a few dozen threads; gunicorn patches the standard
+# library before it loads the app, and psycopg 3 and redis-py cooperate with it.
+worker_class = "gevent"
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
-threads = int(os.environ.get("GATEWAY_THREADS", "32"))
+worker_connections = int(os.environ.get("GATEWAY_CONNECTIONS", "4000"))  # per worker
 timeout = 0  # synchronous requests wait for their job as long as SYNC_TIMEOUT_SECONDS
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

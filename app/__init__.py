@@ -8,12 +8,15 @@ from flask import Flask
 
 from app import metrics
 from app.api import errors, request_log
+from app.api.keys import KeyCache
+from app.hub import Hub, final_among_jobs
 from app.settings import Settings
 from app.store import db
 from app.store.media import MediaStore
 from tasks.catalog import Catalog
 from tasks.celery_app import make_celery
 from tasks.connections import redis_client
+from tasks.discovery import RecentWorkers
 from tasks.logs import setup as setup_logging
 
 
@@ -29,7 +32,10 @@ def create_app(settings: Settings | None = None, testing: bool = False) -> Flask
     app.extensions["db"] = db.make_sessionmaker(settings.database_url)
     catalog = Catalog.load(settings.models_file)
     app.extensions["catalog"] = catalog
-    app.extensions["redis"] = redis_client(settings.redis_url)
+    app.extensions["redis"] = redis_client(settings.redis_url, settings.redis_max_connections)
+    app.extensions["keys"] = KeyCache()
+    app.extensions["workers"] = RecentWorkers()
+    app.extensions["hub"] = Hub(app.extensions["redis"], final_among_jobs(app.extensions["db"]))
     app.extensions["celery"] = make_celery(settings.redis_url, catalog, settings.max_job_seconds)
     app.extensions["media"] = MediaStore(settings.media_dir, settings.media_secret)
     app.teardown_appcontext(_close_session)

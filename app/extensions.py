@@ -32,6 +32,21 @@ def redis():
     return current_app.extensions["redis"]
 
 
+def hub():
+    """The process's one subscriber to job events (app/hub.py)."""
+    return current_app.extensions["hub"]
+
+
+def keys():
+    """The process's cache of API keys (app/api/auth.py)."""
+    return current_app.extensions["keys"]
+
+
+def workers():
+    """The live workers as this process read them lately (tasks/discovery.py)."""
+    return current_app.extensions["workers"]
+
+
 def celery():
     return current_app.extensions["celery"]
 

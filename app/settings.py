@@ -33,6 +33,9 @@ def gateway_address(env: Env) -> str | None:
 class Settings:
     database_url: str = "postgresql+psycopg:///genai"
     redis_url: str = DEFAULT_REDIS_URL
+    # Redis connections a gateway process opens at most: thousands of greenlets share
+    # them, waiting for one rather than each opening its own.
+    redis_max_connections: int = 64
     models_file: str = DEFAULT_MODELS_FILE
     media_dir: str = ".run/media"
     # Media names are an HMAC of the job under this secret: unguessable, and the same
@@ -127,6 +130,7 @@ class Settings:
         return cls(
             database_url=env.str("DATABASE_URL", d.database_url),
             redis_url=env.str("REDIS_URL", d.redis_url),
+            redis_max_connections=env.int("REDIS_MAX_CONNECTIONS", d.redis_max_connections),
             models_file=env.str("MODELS_FILE", d.models_file),
             media_dir=env.str("MEDIA_DIR", d.media_dir),
             media_secret=env.secret("MEDIA_SECRET") or "",

@@ -26,7 +26,7 @@ from bench.options import Options, RESULTS_DIR
 from bench.results import Row, Todo, format_table, machine_facts, markdown_table
 from bench.stack import shared_stack
 
-BENCHMARKS = ("dispatch", "intake", "worker", "scale", "cold", "llm", "audio")
+BENCHMARKS = ("dispatch", "intake", "concurrency", "worker", "scale", "cold", "llm", "audio")
 
 
 def parse_args(argv=None):

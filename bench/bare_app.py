@@ -1,7 +1,7 @@
 """The intake baseline: a Flask endpoint that does nothing, served by the gateway's
 gunicorn settings, so the ratio shows what our gateway adds over the web stack itself.
 
-    gunicorn --worker-class gthread --workers 2 --threads 32 'bench.bare_app:create_app()'
+    gunicorn --worker-class gevent --workers 2 'bench.bare_app:create_app()'
 """
 
 from flask import Flask

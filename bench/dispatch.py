@@ -111,7 +111,7 @@ def run(opts: Options) -> dict:
                "paths": LABELS, "latency": stats, "sse_stages_p50_ms": stages}
     notes = ["Low load: one job in flight at a time; the paths take turns sample by sample.",
              "Bare Celery: default settings but JSON, solo pool, result via .get() on the "
-             "Redis backend; gateway: gunicorn gthread 2x32, one echo worker slot, recorder "
+             "Redis backend; gateway: gunicorn gevent x2, one echo worker slot, recorder "
              "and controller running."]
 
     def chart(path):

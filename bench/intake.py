@@ -1,6 +1,6 @@
 """2. Intake throughput: async submissions accepted per second by the gateway under
 concurrent clients, against a Flask endpoint that does nothing (bench/bare_app.py) under
-the same gunicorn settings (the Procfile's: gthread, 2 workers, 32 threads): the web
+the same gunicorn settings (the Procfile's: gevent, 2 workers): the web
 stack's own ceiling.
 
 Nothing consumes the queue while we measure (a stand-in heartbeat makes the gateway route
@@ -29,8 +29,8 @@ def run(opts: Options) -> dict:
     started = time.perf_counter()
     with bench_stack([ECHO_ENTRY], UNLIMITED) as s:
         s.fake_heartbeat("bench-nobody", [("echo", "echo")])
-        gateway = s.start_gateway(workers=2, threads=32)
-        bare = s.start_gunicorn("bare-flask", "bench.bare_app:create_app()", 2, 32)
+        gateway = s.start_gateway(workers=2)
+        bare = s.start_gunicorn("bare-flask", "bench.bare_app:create_app()", 2)
         key = s.api_key()
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json",
                    "Prefer": "respond-async"}
@@ -59,7 +59,7 @@ def run(opts: Options) -> dict:
             p50["bare"], "ms"),
     ]
     details = {"clients": clients, "seconds_per_round": seconds, "rounds": rounds,
-               "gunicorn": {"worker_class": "gthread", "workers": 2, "threads": 32},
+               "gunicorn": {"worker_class": "gevent", "workers": 2},
                "rate": rate, "latency_p50_ms": p50, "latency_p99_ms": p99, "runs": runs,
                "jobs_queued_at_end": queued, "job_rows_at_end": rows_in_db}
     notes = ["Queue not consumed while measuring (a stand-in heartbeat routes to it); "
@@ -74,7 +74,7 @@ def run(opts: Options) -> dict:
                    ("latency p99 (ms)", [("bare Flask (ceiling)", p99["bare"]),
                                          ("gateway POST /echo", p99["gateway"])])],
                   subtitle=f"{clients} keep-alive clients, {rounds} x {seconds:g}s rounds "
-                           f"each, gunicorn gthread 2x32")
+                           f"each, gunicorn gevent x2")
 
     write_results(NAME, rows, details, opts, notes, time.perf_counter() - started, chart)
     return {"rows": rows, "notes": notes}

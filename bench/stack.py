@@ -60,23 +60,25 @@ class BenchStack:
     def start_recorder(self):
         return self.stack.start_recorder()
 
-    def start_gateway(self, workers: int = 2, threads: int = 32, name: str = "gateway") -> str:
-        """gunicorn as the Procfile runs it (gthread, 2 workers, 32 threads)."""
-        url = self.stack.start_gateway(name=name, workers=workers, threads=threads)
+    def start_gateway(self, workers: int = 2, name: str = "gateway",
+                      env: dict | None = None) -> str:
+        """gunicorn as the Procfile runs it (gunicorn.conf.py: gevent, 2 workers)."""
+        url = self.stack.start_gateway(name=name, workers=workers, env=env)
         wait_ready(url + "/health")
         return url
 
     def spawn(self, name: str, args: list[str], extra_env: dict | None = None):
         return self.stack.spawn(name, args, extra_env)
 
-    def start_gunicorn(self, name: str, app: str, workers: int = 2, threads: int = 32) -> str:
-        """Any WSGI app under the gateway's gunicorn settings (for the bare baseline)."""
+    def start_gunicorn(self, name: str, app: str, workers: int = 2) -> str:
+        """Any WSGI app under the gateway's gunicorn settings (for the bare baseline):
+        its worker class and connections, without its logging and metrics set-up."""
         from devstack.servers import free_port, wait_for_port
 
         port = free_port()
         proc = self.spawn(name, ["-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                                 "--worker-class", "gthread", "--workers", str(workers),
-                                 "--threads", str(threads), app])
+                                 "--worker-class", "gevent", "--workers", str(workers),
+                                 "--worker-connections", "4000", app])
         wait_for_port(port, timeout=60, proc=proc)
         return f"http://127.0.0.1:{port}"
 

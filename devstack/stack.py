@@ -138,14 +138,13 @@ class Stack:
     def start_controller(self):
         return self.spawn("controller", ["-m", "app.controller"])
 
-    def start_gateway(self, name: str = "gateway", workers: int = 2, threads: int = 16,
+    def start_gateway(self, name: str = "gateway", workers: int = 2,
                       env: dict | None = None) -> str:
         """gunicorn serving create_app(), as the Procfile runs it; returns its base URL."""
         port = free_port()
         metrics_dir = {"PROMETHEUS_MULTIPROC_DIR": str(self.base / f"prometheus-{name}")}
         proc = self.spawn(name, ["-m", "gunicorn", "-c", "gunicorn.conf.py",
-                                 "--bind", f"127.0.0.1:{port}",
-                                 "--workers", str(workers), "--threads", str(threads)],
+                                 "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
                           {**metrics_dir, **(env or {})})
         wait_for_port(port, timeout=60, proc=proc)
         return f"http://127.0.0.1:{port}"

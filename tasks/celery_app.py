@@ -30,7 +30,10 @@ def make_celery(redis_url: str, catalog: Catalog | None = None,
     workers declare no queue, take no remote control command (the pidbox is a broadcast
     any worker's user could write) and keep no results. `own_queues`: queues outside the
     catalog that this process consumes (a slot's own, a redeemer's payments queue)."""
-    celery = Celery("genai", broker=redis_url, backend=None if operator_side else redis_url)
+    # No result backend: a job's state and result live in PostgreSQL, written by the
+    # recorder from the workers' events, and Flower follows tasks through task events.
+    # With one, every send_task would also subscribe to a result channel no one reads.
+    celery = Celery("genai", broker=redis_url, backend=None)
     queues = queues_for(catalog, declare=not operator_side)
     queues += [Queue(name, no_declare=operator_side) for name in own_queues]
     # polling_interval: how soon a worker sees a queue it was told to consume (add_consumer
@@ -39,13 +42,7 @@ def make_celery(redis_url: str, catalog: Catalog | None = None,
     celery.conf.update(
         task_serializer="json",
         accept_content=["json"],
-        result_serializer="json",
-        # Results are not stored unless a task asks (settle): a job's state and result
-        # live in PostgreSQL, written by the recorder from the workers' events, and Flower
-        # follows tasks through task events. Storing would cost every job and event two
-        # more Redis writes and keep their keys for a day.
         task_ignore_result=True,
-        result_expires=24 * 3600,
         task_queues=queues,
         task_default_queue=names.GATEWAY_QUEUE,
         # A GPU job is long and precious: ack after it ran, take one at a time, and give
@@ -54,9 +51,8 @@ def make_celery(redis_url: str, catalog: Catalog | None = None,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_cancel_long_running_tasks_on_connection_loss=True,
-        # Celery reads the visibility timeout in three places (broker, result backend, app).
+        # Celery reads the visibility timeout in two places (broker, app).
         broker_transport_options=visibility,
-        result_backend_transport_options={"visibility_timeout": visibility["visibility_timeout"]},
         visibility_timeout=visibility["visibility_timeout"],
         broker_connection_retry_on_startup=True,
         task_send_sent_event=True,

@@ -6,8 +6,19 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 
-def redis_client(url: str) -> redis_lib.Redis:
-    return redis_lib.Redis.from_url(
-        url, retry=Retry(ExponentialBackoff(cap=2, base=0.1), retries=5),
-        retry_on_error=[redis_lib.ConnectionError, redis_lib.TimeoutError],
-        health_check_interval=30)
+def redis_client(url: str, max_connections: int | None = None) -> redis_lib.Redis:
+    """max_connections: a pool of at most that many, where a caller waits (5 s at most)
+    for a free connection instead of opening one more."""
+    options = {"retry": _retry(), "retry_on_error": RETRIED, "health_check_interval": 30}
+    if not max_connections:
+        return redis_lib.Redis.from_url(url, **options)
+    pool = redis_lib.BlockingConnectionPool.from_url(url, max_connections=max_connections,
+                                                     timeout=5, **options)
+    return redis_lib.Redis(connection_pool=pool)
+
+
+RETRIED = [redis_lib.ConnectionError, redis_lib.TimeoutError]
+
+
+def _retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=2, base=0.1), retries=5)

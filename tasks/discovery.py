@@ -1,6 +1,8 @@
 """Reading the workers' heartbeats: which workers are alive and what they hold."""
 
 import json
+import threading
+import time
 
 from tasks import names
 
@@ -8,17 +10,48 @@ from tasks import names
 def live_workers(redis) -> list[dict]:
     """Every worker whose heartbeat has not expired, with the operator it belongs to:
     the key's, whatever the heartbeat says (an operator writes only its own keys)."""
-    keys = list(redis.scan_iter(match=names.WORKER_KEY_PATTERN, count=500))
+    return read_workers(redis, worker_keys(redis))
+
+
+def worker_keys(redis) -> list[str]:
+    """The heartbeats' keys: a scan of the whole keyspace."""
+    return [key.decode() if isinstance(key, bytes) else key
+            for key in redis.scan_iter(match=names.WORKER_KEY_PATTERN, count=500)]
+
+
+def read_workers(redis, keys: list[str]) -> list[dict]:
+    """The workers of those heartbeat keys that have not expired: one round trip."""
     if not keys:
         return []
     workers = []
     for key, raw in zip(keys, redis.mget(keys)):
-        if not raw:
-            continue
-        operator_id, worker_id = names.worker_of_key(key.decode() if isinstance(key, bytes)
-                                                     else key)
-        workers.append({**json.loads(raw), "id": worker_id, "operator": operator_id})
+        if raw:
+            operator_id, worker_id = names.worker_of_key(key)
+            workers.append({**json.loads(raw), "id": worker_id, "operator": operator_id})
     return workers
+
+
+class RecentWorkers:
+    """live_workers() for a path that asks many times a second (every submission): the
+    heartbeats are read fresh each time (one MGET: a busy worker is seen busy at once),
+    but the keyspace is scanned for their keys at most every `max_age_seconds` per
+    process, not on every request. A caller that found no worker for its job asks for
+    a fresh scan (a worker that beat for the first time a moment ago) before refusing."""
+
+    def __init__(self, max_age_seconds: float = 1.0):
+        self.max_age_seconds = max_age_seconds
+        self._lock = threading.Lock()
+        self._keys: list[str] = []
+        self._scanned_at = float("-inf")
+
+    def get(self, redis, fresh: bool = False) -> list[dict]:
+        asked_at = time.monotonic()
+        with self._lock:  # one scan at a time; the others take what it found
+            stale = asked_at - self._scanned_at > self.max_age_seconds
+            if stale or (fresh and self._scanned_at < asked_at):
+                self._keys, self._scanned_at = worker_keys(redis), time.monotonic()
+            keys = self._keys
+        return read_workers(redis, keys)
 
 
 def serves_warm(worker: dict, pipeline: str, model_id: str) -> bool:

@@ -1,11 +1,8 @@
 """A job's live state in Redis, written by the gateway's recorder from what the job's
-worker reported, read by the gateway's HTTP side: pub/sub events for followers and a
-hash with the latest progress."""
+worker reported, read by the gateway's HTTP side: pub/sub events for followers (heard
+through app/hub.py) and a hash with the latest progress."""
 
 import json
-import time
-
-from redis import exceptions as redis_errors
 
 from tasks.names import job_channel, job_progress_key
 from tasks.status import FINAL_STATUSES, PROGRESS
@@ -38,45 +35,6 @@ def read_progress(redis, job_id: str) -> dict | None:
     if not raw:
         return None
     return {k.decode(): float(v) for k, v in raw.items()}
-
-
-class Follower:
-    """A subscription to one job's events. Subscribe before enqueueing or before taking
-    a snapshot of the job, so that no event falls in between."""
-
-    def __init__(self, redis, job_id: str):
-        self.pubsub = redis.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.subscribe(job_channel(job_id))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self) -> None:
-        self.pubsub.close()
-
-    def next(self, timeout: float) -> dict | None:
-        """The next event within `timeout`, or None. Redis away (restarting): None, so
-        that the caller asks the database; the subscription comes back with Redis."""
-        try:
-            message = self.pubsub.get_message(timeout=timeout)
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError):
-            return None
-        return json.loads(message["data"]) if message else None
-
-    def wait_final(self, timeout: float, is_final) -> bool:
-        """Waits for a final event; every few seconds also asks is_final() (the database)
-        in case an event was lost while Redis reconnected. True when the job ended."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            event = self.next(min(left, 2.0))
-            if event is not None and is_final_event(event):
-                return True
-            if event is None and is_final():
-                return True
-        return is_final()
 
 
 def is_final_event(event: dict) -> bool:

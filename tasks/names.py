@@ -55,6 +55,7 @@ def operator_events(operator_id: int) -> str:
 
 OPERATOR_EVENTS_PATTERN = "events:operator-*"
 OPERATOR_REFUSALS = "gateway:refusals"  # "<operator id>:<reason>" -> messages refused
+KEYS_GENERATION = "gateway:keys-generation"  # bumped on every revoke: caches forget keys
 OPERATORS_CHANGED = "gateway:operators-changed"  # a channel: an operator made or revoked
 
 
@@ -72,6 +73,13 @@ def job_control_key(job_id: str) -> str:
 def job_channel(job_id: str) -> str:
     """Redis pub/sub channel carrying a job's live events (started, progress, final)."""
     return f"job:{job_id}:events"
+
+
+JOB_CHANNELS = job_channel("*")  # the pattern of every job's channel
+
+
+def job_of_channel(channel: str) -> str:
+    return channel.removeprefix("job:").removesuffix(":events")
 
 
 def job_progress_key(job_id: str) -> str:

@@ -50,7 +50,7 @@ def plugin_operator(stack, plugin: dict) -> dict:
 def plugin_gateway(stack, recorder, plugin):
     stack.start_worker("plugin-slot0", "--models", "tiny/embed",
                        env={**plugin, **plugin_operator(stack, plugin)})
-    return stack.start_gateway("plugin-gateway", workers=1, threads=4, env=plugin)
+    return stack.start_gateway("plugin-gateway", workers=1, env=plugin)
 
 
 def test_the_project_does_not_know_it(gateway, http, auth):

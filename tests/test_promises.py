@@ -49,7 +49,7 @@ def test_a_key_cannot_see_cancel_or_follow_another_keys_job(http, gateway, auth,
 
 def test_a_result_link_expires_after_its_ttl_and_the_job_hands_out_a_fresh_one(
         stack, http, auth, echo_worker):
-    gateway = stack.start_gateway("gateway-ttl", workers=1, threads=4,
+    gateway = stack.start_gateway("gateway-ttl", workers=1,
                                   env={"MEDIA_URL_TTL_SECONDS": "2"})
     echo_worker("promise-ttl")
     job_id = submit_echo(http, gateway, auth)
@@ -99,7 +99,7 @@ def test_jobs_stranded_in_an_evicted_models_queue_move_to_the_cold_queue(
 
 
 def test_rate_limits_hold_across_two_gateway_processes(stack, http, sessions, gateway):
-    other = stack.start_gateway("gateway-rate", workers=1, threads=4)
+    other = stack.start_gateway("gateway-rate", workers=1)
 
     def ten_requests() -> list[int] | None:
         """Ten requests, five to each gateway, within one minute's window (None when

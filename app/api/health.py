@@ -4,7 +4,6 @@ from flask import Blueprint
 from sqlalchemy import text
 
 from app import extensions as ext
-from tasks.discovery import live_workers
 
 bp = Blueprint("health", __name__)
 
@@ -25,6 +24,6 @@ def health():
         "broker": _check(ext.redis().ping),
     }
     healthy = all(v == "ok" for v in checks.values())
-    workers = len(live_workers(ext.redis())) if checks["broker"] == "ok" else 0
+    workers = len(ext.workers().get(ext.redis())) if checks["broker"] == "ok" else 0
     body = {"status": "ok" if healthy else "degraded", **checks, "workers": workers}
     return body, 200 if healthy else 503

@@ -17,7 +17,6 @@ from tasks.status import FINAL_STATUSES, JobStatus
 
 bp = Blueprint("jobs", __name__)
 KEEPALIVE_SECONDS = 15.0
-RECHECK_SECONDS = 2.0
 
 
 def owned_job(job_id: str) -> Job:
@@ -67,40 +66,34 @@ def events(job_id: str):
     """Server-sent events: the job's state now, then started, progress (step, total,
     fraction) and the final event with the result or the error, then the stream ends."""
     job = owned_job(job_id)
-    redis, sessions = ext.redis(), ext.sessions()
-    links = ext.media_links(request.host_url)
-    follower = live.Follower(redis, job.id)  # before the snapshot: nothing falls between
+    sessions, links = ext.sessions(), ext.media_links(request.host_url)
+    follow = ext.hub().follow(job.id)  # before the snapshot: nothing falls between
     ext.session().refresh(job)
     snapshot = job_view(job)
     ext.session().close()
 
-    def final() -> str | None:
-        """The final event, when the job is final in the database."""
+    def final() -> str:
+        """The final event, from what the database holds (the event said it is final)."""
         with sessions() as session:
             view = jobs.public_view(session.get(Job, job_id), links, None)
-        return sse(view["status"], view) if view["status"] in FINAL_STATUSES else None
+        return sse(view["status"], view)
 
     def stream():
         try:
             yield sse(snapshot["status"], snapshot)
             if snapshot["status"] in FINAL_STATUSES:
                 return
-            quiet_since = time.monotonic()
             while True:
-                event = follower.next(RECHECK_SECONDS)
-                if event is not None and not live.is_final_event(event):
-                    yield sse(event.pop("event"), event)
-                    continue
-                # A final event, or silence: the database says (an event published
-                # while Redis reconnected, or by a recorder that died, is not heard).
-                if (answer := final()) is not None:
-                    yield answer
-                    return
-                if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+                event = follow.next(KEEPALIVE_SECONDS)
+                if event is None:
                     yield ": keepalive\n\n"
-                    quiet_since = time.monotonic()
+                elif live.is_final_event(event):
+                    yield final()
+                    return
+                else:
+                    yield sse(event["event"], {k: v for k, v in event.items() if k != "event"})
         finally:
-            follower.close()
+            follow.close()
 
     return Response(stream_with_context(stream()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -7,11 +7,11 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from app.api.errors import ApiError
-from app.store.tables import ApiKey
+from app.api.keys import Key
 from tasks.names import daily_quota_key, in_flight_key, rate_window_key
 
 
-def check_rate(redis, key: ApiKey, default_per_minute: int) -> None:
+def check_rate(redis, key: Key, default_per_minute: int) -> None:
     """A fixed one-minute window per key: simple, and exact enough for abuse control."""
     limit = key.rate_limit_per_minute or default_per_minute
     window = int(time.time() // 60)
@@ -26,7 +26,7 @@ def check_rate(redis, key: ApiKey, default_per_minute: int) -> None:
                        {"Retry-After": str(max(1, retry))})
 
 
-def _today_key(key: ApiKey) -> str:
+def _today_key(key: Key) -> str:
     return daily_quota_key(key.id, f"{datetime.now(timezone.utc):%Y-%m-%d}")
 
 
@@ -55,7 +55,7 @@ return 'ok'
 """
 
 
-def admit_job(redis, key: ApiKey, job_id: str, fair_share: int) -> None:
+def admit_job(redis, key: Key, job_id: str, fair_share: int) -> None:
     """Counts the job against the key's daily quota and its fair share of jobs in
     flight, atomically; a 429 with Retry-After when either is used up."""
     quota = key.daily_job_quota if key.daily_job_quota is not None else -1
@@ -80,7 +80,7 @@ def job_ended(redis, api_key_id: int, job_id: str) -> None:
     redis.zrem(in_flight_key(api_key_id), job_id)
 
 
-def withdraw_job(redis, key: ApiKey, job_id: str) -> None:
+def withdraw_job(redis, key: Key, job_id: str) -> None:
     """The job admit_job counted was not made after all (a twin request made it first,
     or it could not be recorded or queued)."""
     with redis.pipeline() as pipe:

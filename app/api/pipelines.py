@@ -17,12 +17,12 @@ from app import destinations, extensions as ext, metrics
 from app.api import fallback, limits, routing, streaming
 from app.api.auth import authenticate
 from app.api.errors import ApiError, ValidationFailed
+from app.api.keys import Key
 from app.api.options import PRIORITIES, JobOptions
+from app.hub import Follow
 from app.store import jobs
-from app.store.tables import ApiKey, Job
-from tasks import live
+from app.store.tables import Job
 from tasks.admission import estimate_wait
-from tasks.discovery import live_workers
 from tasks.logs import bind_job
 from tasks.pipelines import PIPELINES
 from tasks.pipelines.base import Limits, PipelineRequest
@@ -84,7 +84,7 @@ def resolve_model(pipeline: str, req: PipelineRequest) -> str:
     return model_id
 
 
-def submit(key: ApiKey, pipeline: str, req: PipelineRequest, uploads: dict[str, Upload]):
+def submit(key: Key, pipeline: str, req: PipelineRequest, uploads: dict[str, Upload]):
     settings = ext.settings()
     req.check(limits_of(settings))
     options = JobOptions.from_headers(request.headers, settings.max_job_seconds,
@@ -123,9 +123,9 @@ def submit(key: ApiKey, pipeline: str, req: PipelineRequest, uploads: dict[str, 
         return async_answer(job)
     if streaming.wanted(req):
         return streaming.respond(job, lambda: enqueue_or_withdraw(key, job, message))
-    with live.Follower(ext.redis(), job.id) as follower:
+    with ext.hub().follow(job.id) as follow:
         enqueue_or_withdraw(key, job, message)
-        return wait_and_answer(job.id, follower)
+        return wait_and_answer(job.id, follow)
 
 
 # -- before the job exists ---------------------------------------------------------------
@@ -144,7 +144,7 @@ def request_fingerprint(pipeline: str, model_id: str, req: PipelineRequest,
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
-def idempotent_job(key: ApiKey, idempotency_key: str, fingerprint: str) -> Job | None:
+def idempotent_job(key: Key, idempotency_key: str, fingerprint: str) -> Job | None:
     job = ext.session().scalar(select(Job).where(Job.api_key_id == key.id,
                                                 Job.idempotency_key == idempotency_key))
     if job is not None and job.request_hash != fingerprint:
@@ -152,7 +152,7 @@ def idempotent_job(key: ApiKey, idempotency_key: str, fingerprint: str) -> Job |
     return job
 
 
-def admit_to_limits(key: ApiKey, job_id: str) -> None:
+def admit_to_limits(key: Key, job_id: str) -> None:
     """The key's daily quota, and its fair share of jobs in flight (one key cannot fill
     the queues), checked and counted at once: a 429 past either."""
     try:
@@ -165,8 +165,12 @@ def admit_to_limits(key: ApiKey, job_id: str) -> None:
 def admit(pipeline: str, model_id: str, options: JobOptions) -> str:
     """The queue for the job, when the wait there fits the client's limit; else 503 with
     Retry-After. While a worker that can run it is idle, the wait is zero."""
-    workers = live_workers(ext.redis())
-    queue = routing.choose_queue(workers, pipeline, model_id)
+    try:
+        workers = ext.workers().get(ext.redis())
+        queue = routing.choose_queue(workers, pipeline, model_id)
+    except ApiError:  # maybe a worker that beat for the first time a moment ago
+        workers = ext.workers().get(ext.redis(), fresh=True)
+        queue = routing.choose_queue(workers, pipeline, model_id)
     settings = ext.settings()
     limit = options.deadline_seconds or settings.admission_max_wait_by_pipeline.get(
         pipeline, settings.admission_max_wait_seconds)
@@ -211,7 +215,7 @@ def create_job(job_id, key, pipeline, model_id, req, uploads, options: JobOption
     return job, message
 
 
-def enqueue_or_withdraw(key: ApiKey, job: Job, message) -> None:
+def enqueue_or_withdraw(key: Key, job: Job, message) -> None:
     try:
         jobs.enqueue(ext.celery(), ext.redis(), message)
     except Exception:
@@ -242,22 +246,15 @@ def answer(job: Job, options: JobOptions):
         return async_answer(job)
     if job.status in FINAL_STATUSES:
         return sync_answer(job)
-    with live.Follower(ext.redis(), job.id) as follower:
-        return wait_and_answer(job.id, follower)
+    with ext.hub().follow(job.id) as follow:
+        return wait_and_answer(job.id, follow)
 
 
-def wait_and_answer(job_id: str, follower: live.Follower):
+def wait_and_answer(job_id: str, follow: Follow):
     ext.session().close()  # hold no connection while the job runs
-    ended = follower.wait_final(ext.settings().sync_timeout_seconds,
-                                lambda: job_status(job_id) in FINAL_STATUSES)
-    if not ended:
+    if not follow.wait_final(ext.settings().sync_timeout_seconds):
         raise ApiError(504, f"The job is still running; follow it at /jobs/{job_id}.")
     return sync_answer(ext.session().get(Job, job_id))
-
-
-def job_status(job_id: str) -> str | None:
-    with ext.new_session() as session:
-        return session.scalar(select(Job.status).where(Job.id == job_id))
 
 
 def async_answer(job: Job):

@@ -6,9 +6,9 @@ worker's step callback takes each new piece of text, its watch sends the pieces 
 progress event (within 50 ms), the recorder publishes them (tasks/live.py), and this turns
 them into chunks as they come.
 
-The gateway subscribes to the job's events before the job is queued, so no chunk falls
-before the subscription. Pub/sub may drop events while Redis reconnects: the last chunk
-then carries whatever text the stream missed, from the job's recorded answer."""
+The gateway follows the job's events (app/hub.py) before the job is queued, so no chunk
+falls before the subscription. Pub/sub may drop events while Redis reconnects: the last
+chunk then carries whatever text the stream missed, from the job's recorded answer."""
 
 import json
 import time
@@ -17,6 +17,7 @@ from flask import Response, stream_with_context
 
 from app import extensions as ext
 from app.store.tables import Job
+from app.hub import Follow
 from tasks import live
 from tasks.status import FINAL_STATUSES, JobStatus
 
@@ -29,16 +30,16 @@ def wanted(req) -> bool:
 
 def respond(job: Job, enqueue) -> Response:
     """Enqueues the job (enqueue()) and answers its chunks as a text/event-stream."""
-    follower = live.Follower(ext.redis(), job.id)
+    follow = ext.hub().follow(job.id)
     try:
         enqueue()
     except BaseException:
-        follower.close()
+        follow.close()
         raise
     job_id, sessions = job.id, ext.sessions()
     timeout = ext.settings().sync_timeout_seconds
     ext.session().close()  # hold no connection while the job runs
-    return Response(stream_with_context(events(job_id, follower, sessions, timeout)),
+    return Response(stream_with_context(events(job_id, follow, sessions, timeout)),
                     mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
                              "X-Job-Id": job_id})
@@ -48,15 +49,13 @@ def data(payload) -> str:
     return f"data: {json.dumps(payload)}\n\n"
 
 
-def events(job_id: str, follower: live.Follower, sessions, timeout: float):
+def events(job_id: str, follow: Follow, sessions, timeout: float):
     streamed = ""
     try:
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            event = follower.next(min(left, KEEPALIVE_SECONDS))
+            event = follow.next(min(left, KEEPALIVE_SECONDS))
             if event is None:
-                if _status(sessions, job_id) in FINAL_STATUSES:
-                    break  # the final event was lost: the database says so
                 yield ": keepalive\n\n"
                 continue
             for chunk in event.get("chunks", []):
@@ -67,7 +66,7 @@ def events(job_id: str, follower: live.Follower, sessions, timeout: float):
         with sessions() as session:
             yield from closing(session.get(Job, job_id), streamed)
     finally:
-        follower.close()
+        follow.close()
 
 
 def closing(job: Job, streamed: str):
@@ -94,9 +93,3 @@ def delta_text(chunk: dict) -> str:
         return chunk["choices"][0]["delta"]["content"] or ""
     except (KeyError, IndexError, TypeError):
         return ""
-
-
-def _status(sessions, job_id: str) -> str | None:
-    with sessions() as session:
-        job = session.get(Job, job_id)
-        return job.status if job is not None else None

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 
 from app import extensions as ext
 from app.api.auth import create_key, hash_key
+from app.api.keys import keys_changed
 from app.webhooks import signing_secret
 from app.store.db import transaction
 from app.store.jobs import now
@@ -69,4 +70,5 @@ def list_keys():
 def revoke(key_id: int):
     with transaction(ext.sessions()) as session:
         session.execute(update(ApiKey).where(ApiKey.id == key_id).values(revoked_at=now()))
+    keys_changed(ext.redis())
     click.echo(f"revoked key {key_id}")

@@ -135,7 +135,7 @@ def test_scrapes_read_the_network_at_most_once_a_refresh_and_need_the_token(
     from app.store.jobs import new_job
     from app.store.tables import ApiKey
 
-    gateway = stack.start_gateway("gateway-metrics", workers=1, threads=4, env={
+    gateway = stack.start_gateway("gateway-metrics", workers=1, env={
         "METRICS_TOKEN": "scrape-token", "METRICS_REFRESH_SECONDS": "3600"})
     token = {"Authorization": "Bearer scrape-token"}
     assert http.get(f"{gateway}/metrics").status_code == 401

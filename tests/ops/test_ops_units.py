@@ -148,7 +148,7 @@ def test_gunicorn_config_starts_with_empty_metric_files_and_marks_dead_workers(
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert not list(tmp_path.glob("*.db"))
-    assert config["wsgi_app"] == "app:create_app()" and config["worker_class"] == "gthread"
+    assert config["wsgi_app"] == "app:create_app()" and config["worker_class"] == "gevent"
     dead = []
     monkeypatch.setattr("prometheus_client.multiprocess.mark_process_dead", dead.append)
     config["child_exit"](None, SimpleNamespace(pid=4242))

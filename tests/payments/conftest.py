@@ -79,4 +79,4 @@ def operator(stack, recorder, tmp_path_factory, module_name, request):
 
 @pytest.fixture(scope="module")
 def pay_gateway(stack, recorder, module_name):
-    return stack.start_gateway(f"pay-gateway-{module_name}", workers=1, threads=8)
+    return stack.start_gateway(f"pay-gateway-{module_name}", workers=1)
