@@ -12,6 +12,7 @@ their own thread, on the same 2 cores as the servers."""
 import asyncio
 import json
 import os
+import sys
 import threading
 import time
 from urllib.parse import urlsplit
@@ -41,6 +42,7 @@ class Waiters:
         self.headers = headers
         self.streaming = 0  # SSE streams that got their first event
         self.failed: list[str] = []
+        self._tasks: set[asyncio.Task] = set()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -63,7 +65,12 @@ class Waiters:
         self.thread.join(10)
 
     def _spawn(self, coroutine) -> None:
-        asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        # The loop keeps only weak references to its tasks: hold them, or a client
+        # waiting on its socket may be collected mid-wait.
+        def start():
+            self._tasks.add(self.loop.create_task(coroutine))
+
+        self.loop.call_soon_threadsafe(start)
 
     async def _stream(self, job_id: str) -> None:
         reader, writer = await asyncio.open_connection(self.host, self.port)
@@ -125,7 +132,8 @@ def run(opts: Options) -> dict:
     started = time.perf_counter()
     with bench_stack([ECHO_ENTRY], UNLIMITED) as s:
         s.fake_heartbeat("bench-nobody", [("echo", "echo")])
-        gateway = s.start_gateway(workers=2)
+        # make run's gateway: its default synchronous wait, not the tests' short one.
+        gateway = s.start_gateway(workers=2, env={"SYNC_TIMEOUT_SECONDS": "600"})
         gateway_pid = s.stack.procs[-1].pid
         bare = s.start_gunicorn("bare-flask", "bench.bare_app:create_app()", 2)
         auth = {"Authorization": f"Bearer {s.api_key()}"}
@@ -145,6 +153,7 @@ def run(opts: Options) -> dict:
         time.sleep(1.0)  # the last answers' buffers go before memory is read
         rss_idle, threads_idle = process_rss(gateway_pid), threads_of(gateway_pid)
 
+        _say(f"{len(followed)} jobs to follow; waiting clients come")
         waiters = Waiters(gateway, auth)
         try:
             queued_before = s.count_jobs("queued")
@@ -152,10 +161,12 @@ def run(opts: Options) -> dict:
             for batch in range(0, sync_clients, 100):  # in steps, as clients come
                 size = min(100, sync_clients - batch)
                 waiters.wait_sync(size)
+                _say(f"{batch + size} synchronous requests sent")
                 wait_until(lambda: s.count_jobs("queued") >= queued_before + batch + size
                            or waiters.failed, 120, 0.2, "synchronous requests queued")
             wait_until(lambda: waiters.streaming == streams or waiters.failed, 120, 0.2,
                        "every stream's first event")
+            _say(f"{waiters.streaming} streams and {sync_clients} synchronous requests wait")
             if waiters.failed:
                 raise RuntimeError(f"waiting clients failed: {waiters.failed[:3]}")
             time.sleep(1.0)
@@ -210,3 +221,7 @@ def run(opts: Options) -> dict:
 
     write_results(NAME, rows, details, opts, notes, time.perf_counter() - started, chart)
     return {"rows": rows, "notes": notes}
+
+
+def _say(what: str) -> None:
+    print(f"bench: concurrency: {what}", file=sys.stderr, flush=True)

@@ -85,7 +85,7 @@ class BenchStack:
     def close(self) -> None:
         try:
             for worker_id in self._fakes:
-                self.redis.delete(worker_key(worker_id))
+                self.redis.delete(worker_key(self.stack.operator_id, worker_id))
         except Exception:
             pass
         for proc in self.stack.procs:  # a stopped process cannot hear SIGTERM
@@ -115,7 +115,7 @@ class BenchStack:
             self.stack.env.clear()
             self.stack.env.update(saved_env)
             for worker_id in self._fakes[first_fake:]:
-                self.redis.delete(worker_key(worker_id))
+                self.redis.delete(worker_key(self.stack.operator_id, worker_id))
             del self._fakes[first_fake:]
             end_processes(self.stack.procs[first_proc:])
             del self.stack.procs[first_proc:]
@@ -166,11 +166,11 @@ class BenchStack:
                              "load_seconds": 0, "error": None} for p, m in models],
                  "dynamic": [], "busy": None, "version": "bench", "at": time.time(),
                  "interval": 3600}
-        self.redis.set(worker_key(worker_id), json.dumps(state))  # no TTL: removed in close
+        self.redis.set(worker_key(self.stack.operator_id, worker_id), json.dumps(state))  # no TTL: removed in close
         self._fakes.append(worker_id)
 
     def drop_fake_heartbeat(self, worker_id: str) -> None:
-        self.redis.delete(worker_key(worker_id))
+        self.redis.delete(worker_key(self.stack.operator_id, worker_id))
 
     @property
     def celery(self):
