@@ -6,12 +6,14 @@ accepted job is final exactly once (tests/conftest.py checks it, as after every 
 
 import threading
 import time
+import uuid
 
 import pytest
 import requests
 
 from devstack.stack import wait_for
 from support import job, submit_echo, wait_status
+from tasks import names
 
 pytestmark = pytest.mark.fault
 WORK = {"steps": 10, "step_seconds": 0.1}  # 1 s each
@@ -36,6 +38,10 @@ class Waiting:
         self.gateway, self.auth = gateway, auth
 
     def sync(self, body: dict) -> None:
+        """A synchronous request; wait on enqueued() before the fault, or the request may
+        come during it (and rightly get a 503)."""
+        self.sync_prompt = body["prompt"]
+
         def run():
             answer = requests.post(f"{self.gateway}/echo", json=body, headers=self.auth,
                                    timeout=180)
@@ -53,6 +59,19 @@ class Waiting:
                         self.streaming.set()
                 self.answers["events"] = last
         self._start(run)
+
+    def enqueued(self, stack, sessions) -> bool:
+        """The synchronous request's job is committed and in Redis (its control record)."""
+        from sqlalchemy import select
+
+        from app.store.tables import Job
+
+        with sessions() as session:
+            rows = session.execute(select(Job.id, Job.params).where(Job.pipeline == "echo")
+                                   .order_by(Job.created_at.desc()).limit(20)).all()
+        return any(params.get("prompt") == self.sync_prompt
+                   and stack.redis.exists(names.job_control_key(job_id))
+                   for job_id, params in rows)
 
     def _start(self, target) -> None:
         thread = threading.Thread(target=target, daemon=True)
@@ -95,6 +114,7 @@ def test_postgres_down_for_10s_answers_503_and_recovers(http, gateway, auth, sta
 
 
 def test_redis_killed_for_longer_than_a_heartbeat_loses_nothing(http, gateway, auth, stack,
+                                                                sessions,
                                                                 echo_worker):
     """Redis is SIGKILLed mid-job and stays away past every heartbeat's life: the running
     job is taken again (its worker seemed gone), its first run stops, and every job, the
@@ -106,9 +126,11 @@ def test_redis_killed_for_longer_than_a_heartbeat_loses_nothing(http, gateway, a
     running(http, gateway, auth, stack, "fault-redis", run)
     queued = [submit_echo(http, gateway, auth, **WORK) for _ in range(2)]
     waiting = Waiting(gateway, auth)
-    waiting.sync({"prompt": "waits through it", **WORK})
+    waiting.sync({"prompt": f"waits through it {uuid.uuid4()}", **WORK})
     waiting.events(queued[0])
     assert waiting.streaming.wait(30), "the stream's first event"
+    wait_for(lambda: waiting.enqueued(stack, sessions), timeout=30,
+             what="the synchronous request's job, enqueued")
     stack.redis_server.kill()
     time.sleep(3 * 5 * TIME_SCALE + 2)  # the outage: longer than a heartbeat lives
     stack.redis_server.start()  # same port and data: the queues come back
@@ -118,7 +140,8 @@ def test_redis_killed_for_longer_than_a_heartbeat_loses_nothing(http, gateway, a
     assert waiting.done() == {"sync": 200, "events": "succeeded"}
 
 
-def test_every_connection_to_redis_cut_mid_job(http, gateway, auth, stack, echo_worker):
+def test_every_connection_to_redis_cut_mid_job(http, gateway, auth, stack, sessions,
+                                                echo_worker):
     """Every client's connection to Redis is cut, those that wait on pub/sub too, while a
     job runs and others wait: every process reconnects, every waiting client gets its
     answer, and each job ends once."""
@@ -127,9 +150,11 @@ def test_every_connection_to_redis_cut_mid_job(http, gateway, auth, stack, echo_
     running(http, gateway, auth, stack, "fault-conn", run)
     queued = [submit_echo(http, gateway, auth, **WORK) for _ in range(2)]
     waiting = Waiting(gateway, auth)
-    waiting.sync({"prompt": "waits through it", **WORK})
+    waiting.sync({"prompt": f"waits through it {uuid.uuid4()}", **WORK})
     waiting.events(queued[0])
     assert waiting.streaming.wait(30), "the stream's first event"
+    wait_for(lambda: waiting.enqueued(stack, sessions), timeout=30,
+             what="the synchronous request's job, enqueued")
     cut = sum(stack.redis.execute_command("CLIENT", "KILL", "TYPE", kind, "SKIPME", "yes")
               for kind in ("normal", "pubsub"))
     assert cut > 0
