@@ -24,7 +24,6 @@ from redis import exceptions as redis_errors
 from sqlalchemy import select
 
 from app.store.tables import Job
-
 from tasks.live import is_final_event
 from tasks.names import JOB_CHANNELS, job_of_channel
 from tasks.status import FINAL_STATUSES
@@ -74,6 +73,8 @@ class Follow:
 
 
 class Hub:
+    """The process's subscriber: follow(job) for each waiting client."""
+
     def __init__(self, redis, final_among: FinalAmong, recheck_seconds: float = 2.0,
                  subscribe_wait_seconds: float = 5.0):
         self.redis, self.final_among = redis, final_among
@@ -95,10 +96,6 @@ class Hub:
         # of a process, or while Redis restarts); the database recheck covers the rest.
         self._subscribed.wait(self.subscribe_wait_seconds)
         return follow
-
-    def followed(self) -> int:
-        with self._lock:
-            return sum(len(f) for f in self._follows.values())
 
     def _forget(self, follow: Follow) -> None:
         with self._lock:

@@ -51,6 +51,30 @@ def submit_async(http, base_url: str, headers: dict, path: str, body: dict) -> s
     return response.json()["id"]
 
 
+def all_succeeded(redis, operator_id: int, job_ids: list[str]) -> bool:
+    """Every job ran to success, as its control record says once the recorder judged
+    it, or as its worker reported on its operator's events stream while the recorder
+    holds still (a benchmark timing the workers alone)."""
+    waiting = [j for j, st in zip(job_ids, ctl_states(redis, job_ids)) if st != "succeeded"]
+    return not waiting or set(waiting) <= reported_succeeded(redis, operator_id, waiting)
+
+
+def reported_succeeded(redis, operator_id: int, job_ids: list[str]) -> set[str]:
+    """The jobs among job_ids whose worker reported success, not yet read by the
+    recorder (its stream entries)."""
+    from tasks.envelope import JOB
+    from tasks.names import operator_events
+
+    wanted, found = set(job_ids), set()
+    for _, fields in redis.xrange(operator_events(operator_id)):
+        if fields.get(b"kind") != JOB.encode():
+            continue
+        event = json.loads(fields[b"body"])
+        if event.get("status") == "succeeded" and event.get("job_id") in wanted:
+            found.add(event["job_id"])
+    return found
+
+
 def ctl_states(redis, job_ids: list[str]) -> list[str | None]:
     """The workers' view of jobs: their control records' states (tasks/control.py)."""
     from tasks.names import job_control_key

@@ -17,7 +17,7 @@ queued job and PostgreSQL bytes per job are compared with the job's own JSON mes
 import time
 
 from bench.charts import bar_chart
-from bench.jobs import ctl_states, wait_until
+from bench.jobs import all_succeeded, wait_until
 from bench.load import submit_many
 from bench.options import Options
 from bench.processes import cpu_seconds, process_rss, resume_process, stop_process
@@ -49,20 +49,19 @@ def run(opts: Options) -> dict:
         url = s.start_gateway()
         gateway = s.stack.procs[-1]
         auth = {"Authorization": f"Bearer {s.api_key()}"}
-        nodes = s.node_names(ids)
-        everyone = list(nodes.values())
+        everyone = ids
         s.pause(everyone, QUEUE)
         pg_before, jobs_before = pg_bytes(s), s.count_jobs()
 
         recorder = s.start_recorder()
 
         def throughput(n: int) -> dict:
-            chosen = [nodes[w] for w in ids[:n]]
+            chosen = ids[:n]
             job_ids = submit_many(url, auth, ECHO_BODY, jobs_per_run, clients=16)["ids"]
             # The workers alone first (the recorder holds still), then the recorder alone
             # catching up: two figures that do not fight over the 2 cores.
-            # Every chosen slot must be waiting on the queue when the jobs land: add_consumer
-            # takes effect at a slot's next BRPOP (up to a second), so the jobs are held
+            # Every chosen slot must be waiting on the queue when the jobs land: a slot's new
+            # queue takes effect at its next BRPOP (up to a second), so the jobs are held
             # aside meanwhile, then put back at once.
             s.hold_queue(QUEUE)
             s.resume(chosen, QUEUE)
@@ -72,7 +71,7 @@ def run(opts: Options) -> dict:
                 cpu0 = {w: cpu_seconds(p.pid) for w, p in zip(ids, procs)}
                 t0 = time.time()
                 s.release_queue(QUEUE)
-                wait_until(lambda: all(st == "succeeded" for st in ctl_states(s.redis, job_ids)),
+                wait_until(lambda: all_succeeded(s.redis, s.stack.operator_id, job_ids),
                            600, 0.05, f"{n} workers to drain the queue")
                 s.pause(chosen, QUEUE)
                 worker_cpu = sum(cpu_seconds(p.pid) - cpu0[w] for w, p in zip(ids, procs))

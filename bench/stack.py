@@ -180,31 +180,15 @@ class BenchStack:
             self._celery = make_celery(self.env["REDIS_URL"])
         return self._celery
 
-    def node_names(self, worker_ids: list[str], timeout: float = 30) -> dict[str, str]:
-        """worker id -> Celery node name, from the workers' answers to a ping."""
-        from devstack.stack import wait_for
+    def pause(self, worker_ids: list[str], queue: str) -> None:
+        """The workers stop taking jobs from queue (each told through its own queue)."""
+        for worker_id in worker_ids:
+            self.hold(worker_id, queue)
 
-        def found():
-            replies = self.celery.control.ping(timeout=0.5) or []
-            names = [name for reply in replies for name in reply]
-            mapping = {w: n for w in worker_ids for n in names if n.startswith(f"{w}@")}
-            return mapping if len(mapping) == len(worker_ids) else None
-
-        return wait_for(found, timeout=timeout, interval=0.2, what=f"ping of {worker_ids}")
-
-    def pause(self, nodes: list[str], queue: str) -> None:
-        """The workers stop taking jobs from queue (Celery's cancel_consumer)."""
-        replies = self.celery.control.cancel_consumer(queue, destination=nodes, reply=True,
-                                                      timeout=10)
-        if len(replies or []) < len(nodes):
-            raise RuntimeError(f"cancel_consumer answered by {replies} of {nodes}")
-
-    def resume(self, nodes: list[str], queue: str) -> None:
-        """The workers take jobs from queue again (Celery's add_consumer)."""
-        replies = self.celery.control.add_consumer(queue, destination=nodes, reply=True,
-                                                   timeout=10)
-        if len(replies or []) < len(nodes):
-            raise RuntimeError(f"add_consumer answered by {replies} of {nodes}")
+    def resume(self, worker_ids: list[str], queue: str) -> None:
+        """The workers take jobs from queue again."""
+        for worker_id in worker_ids:
+            self.hold(worker_id, queue, consuming=True)
 
     def hold(self, worker_id: str, queue: str, consuming: bool = False) -> None:
         """A worker of the stack's operator stops (or starts again) taking jobs from

@@ -20,7 +20,7 @@ import time
 import requests
 
 from bench.charts import bar_chart
-from bench.jobs import ctl_states, wait_until
+from bench.jobs import all_succeeded, wait_until
 from bench.load import submit_many
 from bench.options import Options
 from bench.processes import resume_process, stop_process
@@ -88,17 +88,16 @@ def run(opts: Options) -> dict:
         recorder = s.start_recorder()
         url = s.start_gateway()
         auth = {"Authorization": f"Bearer {s.api_key()}"}
-        node = s.node_names(["bench-sd"])["bench-sd"]
 
         def drain(hold_recorder: bool) -> dict:
-            s.pause([node], QUEUE)
+            s.pause(["bench-sd"], QUEUE)
             ids = submit_many(url, auth, BODY, count, clients=8, path="/text-to-image")["ids"]
             if hold_recorder:
                 stop_process(recorder)
             t0 = time.time()
-            s.resume([node], QUEUE)
+            s.resume(["bench-sd"], QUEUE)
             try:
-                wait_until(lambda: all(st == "succeeded" for st in ctl_states(s.redis, ids)),
+                wait_until(lambda: all_succeeded(s.redis, s.stack.operator_id, ids),
                            timeout=600, interval=0.05, what="the worker to drain its queue")
             finally:
                 if hold_recorder:
