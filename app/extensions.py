@@ -38,7 +38,7 @@ def hub():
 
 
 def keys():
-    """The process's cache of API keys (app/api/auth.py)."""
+    """The process's cache of API keys (app/api/keys.py)."""
     return current_app.extensions["keys"]
 
 

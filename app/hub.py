@@ -83,6 +83,7 @@ class Hub:
         self._follows: dict[str, set[Follow]] = {}
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
+        self._subscriptions = 0
         self._pid: int | None = None
 
     def follow(self, job_id: str) -> Follow:
@@ -121,6 +122,7 @@ class Hub:
                 return
             self._pid = os.getpid()  # a forked child starts its own
             self._subscribed.clear()
+            self._subscriptions = 0
             for target in (self._listen, self._recheck):
                 threading.Thread(target=target, name=f"hub-{target.__name__[1:]}",
                                  daemon=True).start()
@@ -139,16 +141,16 @@ class Hub:
             finally:
                 self._subscribed.clear()
                 pubsub.close()
-            self._recheck_now()  # what was published meanwhile was not heard
             time.sleep(0.5)
 
     def _on_message(self, message: dict) -> None:
         if message["type"] == "psubscribe":
-            # Also after redis-py reconnected and subscribed again on its own: events
-            # in between were lost, so ask the database now rather than at the next tick.
-            first = not self._subscribed.is_set()
+            # Every subscription but the process's first (redis-py reconnecting on its
+            # own, or this loop after an error) follows a gap whose events were lost:
+            # ask the database now rather than at the next tick.
+            self._subscriptions += 1
             self._subscribed.set()
-            if not first:
+            if self._subscriptions > 1:
                 self._recheck_now()
             return
         if message["type"] != "pmessage":

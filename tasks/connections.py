@@ -6,6 +6,9 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 
+RETRIED = [redis_lib.ConnectionError, redis_lib.TimeoutError]
+
+
 def redis_client(url: str, max_connections: int | None = None) -> redis_lib.Redis:
     """max_connections: a pool of at most that many, where a caller waits (5 s at most)
     for a free connection instead of opening one more."""
@@ -15,9 +18,6 @@ def redis_client(url: str, max_connections: int | None = None) -> redis_lib.Redi
     pool = redis_lib.BlockingConnectionPool.from_url(url, max_connections=max_connections,
                                                      timeout=5, **options)
     return redis_lib.Redis(connection_pool=pool)
-
-
-RETRIED = [redis_lib.ConnectionError, redis_lib.TimeoutError]
 
 
 def _retry() -> Retry:

@@ -16,8 +16,8 @@ import time
 from flask import Response, stream_with_context
 
 from app import extensions as ext
-from app.store.tables import Job
 from app.hub import Follow
+from app.store.tables import Job
 from tasks import live
 from tasks.status import FINAL_STATUSES, JobStatus
 
