@@ -20,6 +20,11 @@ worker_class = "gevent"
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
 worker_connections = int(os.environ.get("GATEWAY_CONNECTIONS", "4000"))  # per worker
 timeout = 0  # synchronous requests wait for their job as long as SYNC_TIMEOUT_SECONDS
+# An idle keep-alive connection is closed after this long. gunicorn's 2 s is shorter than
+# the idle time of a client's pooled connection (an SDK's, a test's session), and a
+# request sent as the server closes its connection dies with "connection reset"; under
+# gevent an idle connection costs little, so keep it as long as nginx does.
+keepalive = 75
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
