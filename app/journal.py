@@ -11,7 +11,7 @@ import logging
 from app import metrics
 from app.api.limits import job_ended
 from app.store import db
-from app.store.jobs import apply_event, owe_webhook
+from app.store.jobs import apply_events, owe_webhook
 from app.store.media import MediaLinks, MediaStore
 from app.store.tables import Job
 from tasks import admission, live
@@ -33,31 +33,49 @@ class Journal:
 
     def record(self, event: WorkerEvent, operator_id: int | None = None) -> str | None:
         """The job's status after the event, or None when it was already recorded."""
-        with db.transaction(self.sessions) as session:
-            job = apply_event(session, event, self.media, operator_id, self.catalog)
-            if job is None:
-                return None
-            status = job.status
-            owe_webhook(job, status, self.links)
-        # After the commit: a follower that hears of it reads what was committed.
-        if status != JobStatus.QUEUED:
-            live.publish(self.redis, event.job_id, {"event": status})
-        if status in FINAL_STATUSES:
-            job_ended(self.redis, job.api_key_id, job.id)
-            log.info("job %s recorded %s", event.job_id, status, extra={"job_id": event.job_id})
-            metrics.observe_final(job)
-            self._observe(job)
-        return status
+        return self.record_many([(event, operator_id)])[0]
 
-    def _observe(self, job: Job) -> None:
-        """Folds the run and load times into the model's estimates (admission). The
+    def record_many(self, events: list[tuple[WorkerEvent, int | None]]) -> list[str | None]:
+        """Records events in order, in one transaction (the recorder's batch): for each,
+        the job's status after it, or None when it was already recorded. All or none:
+        when it raises, nothing was written."""
+        changes: list[tuple[Job, str]] = []  # each change, with the status it made
+
+        def owe(job: Job) -> None:
+            owe_webhook(job, job.status, self.links)
+            changes.append((job, job.status))
+
+        with db.transaction(self.sessions) as session:
+            changed = apply_events(session, events, self.media, self.catalog, owe)
+        made = iter(status for _, status in changes)
+        statuses = [next(made) if job is not None else None for job in changed]
+        # After the commit: a follower that hears of it reads what was committed.
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job, status in changes:
+                if status != JobStatus.QUEUED:
+                    live.publish(pipe, job.id, {"event": status})
+                if status in FINAL_STATUSES:
+                    job_ended(pipe, job.api_key_id, job.id)
+            pipe.execute()
+        finals = [job for job, status in changes if status in FINAL_STATUSES]
+        for job in finals:
+            log.info("job %s recorded %s", job.id, job.status, extra={"job_id": job.id})
+            metrics.observe_final(job)
+        self._observe(finals)
+        return statuses
+
+    def _observe(self, jobs: list[Job]) -> None:
+        """Folds the run and load times into the models' estimates (admission). The
         gateway keeps them: an operator's user may not write them."""
-        timings = job.timings or {}
-        try:
+        samples = []
+        for job in jobs:
+            timings = job.timings or {}
             if timings.get("run") is not None and job.status == JobStatus.SUCCEEDED:
-                admission.observe(self.redis, job.pipeline, job.model_id, "run", timings["run"])
+                samples.append((job.pipeline, job.model_id, "run", timings["run"]))
             if timings.get("load"):
-                admission.observe(self.redis, job.pipeline, job.model_id, "load", timings["load"])
-        except Exception:  # an estimate is worth less than the job's record
-            log.warning("could not fold job %s's timings into the estimates", job.id,
+                samples.append((job.pipeline, job.model_id, "load", timings["load"]))
+        try:
+            admission.observe(self.redis, samples)
+        except Exception:  # an estimate is worth less than the jobs' records
+            log.warning("could not fold %d jobs' timings into the estimates", len(jobs),
                         exc_info=True)

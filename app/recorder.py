@@ -24,6 +24,7 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import dataclass
 
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -66,6 +67,16 @@ class Refused(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class Change:
+    """A job event that checked out: the arbiter's call that decides it, then the
+    journal records it."""
+
+    event: WorkerEvent
+    operator_id: int
+    call: control.Call
+
+
 def operator_of_stream(stream: str) -> int:
     return int(stream.rsplit("-", 1)[1])
 
@@ -85,30 +96,34 @@ class Recorder:
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self._grouped: set[str] = set()
         self._retries: dict[tuple[str, str], tuple[int, float]] = {}  # -> (tries, due)
+        self._orphans_checked = 0.0
 
     # -- the loop ------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        last_orphan_check = 0.0
         while not stop.is_set():
             try:
-                streams = self._streams()
-                if time.monotonic() - last_orphan_check > ORPHANED_MS / 4000:
-                    self._take_orphans(streams)
-                    last_orphan_check = time.monotonic()
-                self._retry_due()
-                if streams:
-                    read = self.redis.xreadgroup(GROUP, self.consumer,
-                                                 {s: ">" for s in streams},
-                                                 count=BATCH, block=BLOCK_MS)
-                    for stream, entries in self._entries(read):
-                        for entry_id, fields in entries:
-                            self._attempt(stream, entry_id, fields)
-                else:
+                if not self.step():
                     stop.wait(BLOCK_MS / 1000)
             except Exception:  # Redis away for a moment: nothing is lost, read again
                 log.warning("recorder pass failed; trying again", exc_info=True)
                 stop.wait(1.0)
+
+    def step(self) -> bool:
+        """One pass: orphans now and then, retries that are due, then what is new
+        (waiting up to BLOCK_MS for it). False when there is no stream to read yet."""
+        streams = self._streams()
+        if time.monotonic() - self._orphans_checked > ORPHANED_MS / 4000:
+            self._take_orphans(streams)
+            self._orphans_checked = time.monotonic()
+        self._retry_due()
+        if not streams:
+            return False
+        read = self.redis.xreadgroup(GROUP, self.consumer, {s: ">" for s in streams},
+                                     count=BATCH, block=BLOCK_MS)
+        self._apply([(stream, entry_id, fields) for stream, entries in self._entries(read)
+                     for entry_id, fields in entries])
+        return True
 
     def _streams(self) -> list[str]:
         streams = [names.operator_events(operator_id) for operator_id in self.keys.active()]
@@ -133,9 +148,8 @@ class Recorder:
         for stream in streams:
             _, claimed, *_ = self.redis.xautoclaim(stream, GROUP, self.consumer,
                                                    min_idle_time=ORPHANED_MS, count=BATCH)
-            for entry_id, fields in claimed:
-                if fields is not None:
-                    self._attempt(stream, _text(entry_id), fields)
+            self._apply([(stream, _text(entry_id), fields) for entry_id, fields in claimed
+                         if fields is not None])
 
     def _retry_due(self) -> None:
         now = time.monotonic()
@@ -148,27 +162,81 @@ class Recorder:
                 continue
             self._attempt(stream, entry_id, found[0][1])
 
+    def _apply(self, entries: list[tuple[str, str, dict]]) -> None:
+        """New messages, the fast way: each is checked on its own, the arbiter's calls
+        of all are made in one round trip, and the job events among them are recorded
+        in one transaction. When that fails, each is tried on its own (_attempt), so
+        that one bad message holds up no other."""
+        arbitrated, done = [], []
+        for stream, entry_id, fields in entries:
+            try:
+                change = self._arbitrate(stream, fields)
+            except Exception as exc:
+                if self._failed(stream, entry_id, fields, exc):
+                    continue
+                change = None
+            (arbitrated if change is not None else done).append((stream, entry_id, fields,
+                                                                 change))
+        verdicts = control.run_all(self.redis, [change.call for *_, change in arbitrated])
+        batch = []
+        for (stream, entry_id, fields, change), verdict in zip(arbitrated, verdicts):
+            try:
+                self._check(verdict)
+                batch.append((stream, entry_id, fields, change))
+            except Exception as exc:
+                if not self._failed(stream, entry_id, fields, exc):
+                    done.append((stream, entry_id, fields, change))
+        if batch:
+            try:
+                self.journal.record_many([(c.event, c.operator_id) for *_, c in batch])
+                done.extend(batch)
+            except Exception:
+                log.warning("a batch of %d events failed; recording them one by one",
+                            len(batch), exc_info=True)
+                for stream, entry_id, fields, _ in batch:
+                    self._attempt(stream, entry_id, fields)
+        self._done([(stream, entry_id) for stream, entry_id, *_ in done])
+
     def _attempt(self, stream: str, entry_id: str, fields: dict) -> None:
+        """One message, again or on its own: done, or kept pending for its next try."""
         try:
             self.handle(stream, fields)
-        except Refused as refused:
-            operator = str(operator_of_stream(stream))
-            REFUSED.labels(operator, refused.reason).inc()
-            self.redis.hincrby(names.OPERATOR_REFUSALS, f"{operator}:{refused.reason}", 1)
-            log.warning("operator %s: message %s refused: %s", operator, entry_id, refused)
         except Exception as exc:
-            tries = self._retries.get((stream, entry_id), (0, 0.0))[0] + 1
-            if tries < MAX_TRIES:
-                delay = min(BACKOFF_CAP_SECONDS, 0.5 * 2 ** (tries - 1))
-                self._retries[(stream, entry_id)] = (tries, time.monotonic() + delay)
-                log.warning("message %s of %s failed (try %d), again in %.1fs: %s",
-                            entry_id, stream, tries, delay, exc)
+            if self._failed(stream, entry_id, fields, exc):
                 return
-            self._park(stream, entry_id, fields, exc)
-        self._retries.pop((stream, entry_id), None)
+        self._done([(stream, entry_id)])
+
+    def _failed(self, stream: str, entry_id: str, fields: dict, exc: Exception) -> bool:
+        """True when the message stays pending, to be tried again; False when it is
+        done with (refused, or parked after its last try)."""
+        if isinstance(exc, Refused):
+            operator = str(operator_of_stream(stream))
+            REFUSED.labels(operator, exc.reason).inc()
+            self.redis.hincrby(names.OPERATOR_REFUSALS, f"{operator}:{exc.reason}", 1)
+            log.warning("operator %s: message %s refused: %s", operator, entry_id, exc)
+            return False
+        tries = self._retries.get((stream, entry_id), (0, 0.0))[0] + 1
+        if tries < MAX_TRIES:
+            delay = min(BACKOFF_CAP_SECONDS, 0.5 * 2 ** (tries - 1))
+            self._retries[(stream, entry_id)] = (tries, time.monotonic() + delay)
+            log.warning("message %s of %s failed (try %d), again in %.1fs: %s",
+                        entry_id, stream, tries, delay, exc)
+            return True
+        self._park(stream, entry_id, fields, exc)
+        return False
+
+    def _done(self, entries: list[tuple[str, str]]) -> None:
+        """Acknowledged and deleted: applied, refused or parked."""
+        if not entries:
+            return
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id in entries:
+            self._retries.pop((stream, entry_id), None)
+            by_stream.setdefault(stream, []).append(entry_id)
         with self.redis.pipeline() as pipe:
-            pipe.xack(stream, GROUP, entry_id)
-            pipe.xdel(stream, entry_id)
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, GROUP, *ids)
+                pipe.xdel(stream, *ids)
             pipe.execute()
 
     def _park(self, stream: str, entry_id: str, fields: dict, exc: Exception) -> None:
@@ -183,6 +251,15 @@ class Recorder:
     def handle(self, stream: str, fields: dict) -> None:
         """Applies one message of an operator's stream; raises Refused when it is not to
         be believed or applied, anything else when it should be tried again."""
+        change = self._arbitrate(stream, fields)
+        if change is not None:
+            self._check(change.call.on(self.redis))
+            self.journal.record(change.event, change.operator_id)
+
+    def _arbitrate(self, stream: str, fields: dict) -> "Change | None":
+        """Checks one message and applies all of it but a job's new state, which it
+        returns for the arbiter to decide and the journal to record; raises like
+        handle."""
         operator_id = operator_of_stream(stream)
         try:
             message = envelope.Envelope.opened(fields, self.keys.key_for)
@@ -191,8 +268,8 @@ class Recorder:
         if message.operator_id != operator_id:
             raise Refused("wrong_stream", f"signed by operator {message.operator_id}")
         if message.kind == envelope.JOB:
-            self._job_event(operator_id, self._parse(WorkerEvent, message))
-        elif message.kind == envelope.SLOT:
+            return self._job_event(operator_id, self._parse(WorkerEvent, message))
+        if message.kind == envelope.SLOT:
             self._slot_started(operator_id, self._parse(SlotStarted, message))
         elif message.kind == envelope.RECEIPT:
             receipt = self._parse(PaymentReceipt, message)
@@ -202,6 +279,7 @@ class Recorder:
             self.receipts.fresh_params(fresh.job_id, fresh.params, self.keys.address_of(operator_id))
         else:
             raise Refused("unknown_kind", message.kind)
+        return None
 
     @staticmethod
     def _parse(model, message: envelope.Envelope):
@@ -211,28 +289,30 @@ class Recorder:
         except (ValidationError, ValueError) as exc:
             raise Refused("malformed", str(exc)[:300]) from None
 
-    def _job_event(self, operator_id: int, event: WorkerEvent) -> None:
+    def _job_event(self, operator_id: int, event: WorkerEvent) -> "Change | None":
         claimant = Claimant(operator_id, event.worker, event.boot)
         if event.status == PROGRESS:
             self._progress(claimant, event)
         elif event.status == JobStatus.STARTED:
-            self._check(control.claim(self.redis, event.job_id, event.attempt, claimant,
-                                      time.time()))
-            self.journal.record(event, operator_id)
+            return Change(event, operator_id,
+                          control.claim(event.job_id, event.attempt, claimant, time.time()))
         elif event.status == REQUEUED:
             if not self.dispatcher.requeue(event.job_id, claimant, event.attempt,
                                            event.error or "requeued", asked_by_claimant=True):
                 raise Refused("not_claimant", f"requeue of job {event.job_id}")
         elif event.status in FINAL_STATUSES:
-            event = self._usable(event)
-            self._check(control.finish(self.redis, event.job_id, event.attempt, claimant,
-                                       JobStatus(event.status), event.error, time.time()))
-            self.journal.record(event, operator_id)  # a success with its debt: the settler pays
+            event = self._usable(event)  # a success with its debt: the settler pays
+            return Change(event, operator_id,
+                          control.finish(event.job_id, event.attempt, claimant,
+                                         JobStatus(event.status), event.error, time.time()))
         else:
             raise Refused("malformed", f"status {event.status!r}")
+        return None
 
     @staticmethod
-    def _check(verdict: str) -> None:
+    def _check(verdict: str | Exception) -> None:
+        if isinstance(verdict, Exception):  # Redis refused the script: try again
+            raise verdict
         if verdict == control.OK:
             return
         if verdict == control.CLAIMED:

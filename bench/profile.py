@@ -8,8 +8,9 @@ on real data, one after the other, as the job flows:
   gateway   create_app() answering N async POST /echo (Flask's test client: our code,
             without gunicorn's HTTP parsing);
   worker    Runtime.run_job on the N messages the gateway queued (the slot's code,
-            without Celery's own per-task work: ack, result backend);
-  recorder  the recorder's tasks on the messages the worker sent to the job-events queue.
+            without Celery's own per-task work);
+  recorder  the recorder (app/recorder.py) on the events the worker wrote to its
+            operator's stream, read in batches as the running recorder reads them.
 Prints the top functions by own time and by cumulative time, and writes
 bench/results/profile-<part>.txt. Not part of make bench."""
 
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
         s.fake_heartbeat("bench-nobody", [("echo", "echo")])
         os.environ.update(s.env)
         from app import create_app
-        from app.recorder import make_recorder_celery
+        from app.recorder import Recorder, make_recorder_celery
         from app.settings import Settings
         from tasks import names
         from tasks.celery_app import make_celery
@@ -99,6 +100,8 @@ def main(argv=None) -> int:
         submit(20)  # warm-up: imports, connections, caches
         profiled("gateway", lambda: submit(args.jobs), args.top, out_dir)
 
+        gateway_settings = Settings.from_env()
+        os.environ.update(s.stack.operator_env)  # the slot runs as the stack's operator
         settings = slot_settings(["--name", "bench-profile", "--models", "echo"])
         runtime = Runtime(settings, make_celery(settings.redis_url, settings.catalog))
         runtime.load_warm()
@@ -111,13 +114,14 @@ def main(argv=None) -> int:
 
         profiled("worker", work, args.top, out_dir)
 
-        recorder = make_recorder_celery(Settings.from_env())
-        events = list(kombu_messages(s.redis, names.EVENTS_QUEUE))
+        recorder = Recorder(gateway_settings, make_recorder_celery(gateway_settings))
+        stream = names.operator_events(s.stack.operator_id)
 
         def record():
-            for task, task_args, kwargs in events:
-                recorder.tasks[task].run(*task_args, **kwargs)
-            return len(events)
+            events = s.redis.xlen(stream)
+            while s.redis.xlen(stream):
+                recorder.step()
+            return events
 
         profiled("recorder", record, args.top, out_dir)
     return 0

@@ -15,20 +15,38 @@ SMOOTHING = 0.2  # weight of the newest measure in the moving average
 STATS_TTL_SECONDS = 7 * 24 * 3600
 
 
-def observe(redis, pipeline: str, model_id: str, field: str, seconds: float) -> None:
-    """Folds one measured run or load time into the model's moving average."""
-    key = model_stats_key(pipeline, model_id)
-    old = redis.hget(key, field)
-    new = seconds if old is None else (1 - SMOOTHING) * float(old) + SMOOTHING * seconds
-    with redis.pipeline() as pipe:
-        pipe.hset(key, field, new)
-        pipe.expire(key, STATS_TTL_SECONDS)
+def observe(redis, samples: list[tuple[str, str, str, float]]) -> None:
+    """Folds measured times, in order, into their models' moving averages: each
+    sample is (pipeline, model_id, "run" or "load", seconds). Two round trips however
+    many there are (the recorder folds a batch of jobs at once)."""
+    keys = list(dict.fromkeys(model_stats_key(p, m) for p, m, _, _ in samples))
+    if not keys:
+        return
+    with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.hgetall(key)
+        found = pipe.execute()
+    averages = {key: {_text(f): float(v) for f, v in raw.items()} for key, raw in zip(keys, found)}
+    folded: dict[str, dict[str, float]] = {}
+    for pipeline, model_id, field, seconds in samples:
+        key = model_stats_key(pipeline, model_id)
+        old = averages[key].get(field)
+        new = seconds if old is None else (1 - SMOOTHING) * old + SMOOTHING * seconds
+        averages[key][field] = folded.setdefault(key, {})[field] = new
+    with redis.pipeline(transaction=False) as pipe:
+        for key, fields in folded.items():
+            pipe.hset(key, mapping=fields)
+            pipe.expire(key, STATS_TTL_SECONDS)
         pipe.execute()
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def measured(redis, pipeline: str, model_id: str) -> dict[str, float]:
     raw = redis.hgetall(model_stats_key(pipeline, model_id))
-    stats = {k.decode(): float(v) for k, v in raw.items()}
+    stats = {_text(k): float(v) for k, v in raw.items()}
     return {"run": stats.get("run", DEFAULT_RUN_SECONDS),
             "load": stats.get("load", DEFAULT_LOAD_SECONDS)}
 

@@ -186,19 +186,43 @@ def state(redis, job_id: str) -> str | None:
     return _text(value) if value else None
 
 
-def claim(redis, job_id: str, attempt: int, claimant: Claimant, now: float) -> str:
-    """Applies a worker's start: OK (also when it already holds the attempt), CLAIMED,
-    STALE, UNKNOWN, or the job's final status."""
-    return _text(redis.eval(_CLAIM, 2, *_keys(job_id), str(attempt), *claimant.argv(),
-                            repr(now), job_id))
+@dataclass(frozen=True)
+class Call:
+    """One of the scripts below with its arguments: run alone (on), or with others in
+    one round trip (run_all), as the recorder does with a batch of events."""
+
+    script: str
+    keys: tuple[str, ...]
+    args: tuple[str, ...]
+
+    def on(self, redis) -> str:
+        return _text(redis.eval(self.script, len(self.keys), *self.keys, *self.args))
 
 
-def finish(redis, job_id: str, attempt: int, claimant: Claimant, status: JobStatus,
-           error: str | None, now: float) -> str:
-    """Applies a worker's outcome: OK (also when it was already applied), CLAIMED, STALE,
+def run_all(redis, calls: list[Call]) -> list[str | Exception]:
+    """Each call's outcome, in order, or the error it met (the others still apply)."""
+    if not calls:
+        return []
+    with redis.pipeline(transaction=False) as pipe:
+        for call in calls:
+            pipe.eval(call.script, len(call.keys), *call.keys, *call.args)
+        found = pipe.execute(raise_on_error=False)
+    return [outcome if isinstance(outcome, Exception) else _text(outcome) for outcome in found]
+
+
+def claim(job_id: str, attempt: int, claimant: Claimant, now: float) -> Call:
+    """A worker's start: OK (also when it already holds the attempt), CLAIMED, STALE,
+    UNKNOWN, or the job's final status."""
+    return Call(_CLAIM, tuple(_keys(job_id)),
+                (str(attempt), *claimant.argv(), repr(now), job_id))
+
+
+def finish(job_id: str, attempt: int, claimant: Claimant, status: JobStatus,
+           error: str | None, now: float) -> Call:
+    """A worker's outcome: OK (also when it was already applied), CLAIMED, STALE,
     UNKNOWN, or the final status someone else decided first."""
-    return _text(redis.eval(_FINISH, 2, *_keys(job_id), str(attempt), *claimant.argv(),
-                            repr(now), job_id, status, error or ""))
+    return Call(_FINISH, tuple(_keys(job_id)),
+                (str(attempt), *claimant.argv(), repr(now), job_id, status, error or ""))
 
 
 def decide(redis, job_id: str, status: JobStatus, error: str | None,

@@ -66,7 +66,12 @@ def owe_webhook(job: Job, status: str, links: MediaLinks) -> None:
     job asked for this event: a crash after the commit loses none (app/webhooks.py
     delivers them)."""
     if job.webhook_url and status in (job.webhook_events or []):
-        object_session(job).add(WebhookDelivery(
+        # The payload's history must hold the rows this transaction added: a batch of
+        # events is applied without autoflush, to a job whose history may be loaded.
+        session = object_session(job)
+        session.flush()
+        session.expire(job, ["history"])
+        session.add(WebhookDelivery(
             job_id=job.id, api_key_id=job.api_key_id, url=job.webhook_url, event=status,
             payload={"event": status, "job": public_view(job, links, None)},
             status="pending", attempts=0, next_attempt_at=now()))
@@ -86,11 +91,40 @@ def _history(job: Job, status: str, at: datetime, detail: dict | None) -> None:
 
 def apply_event(session, event: WorkerEvent, media: MediaStore,
                 operator_id: int | None, catalog: Catalog | None = None) -> Job | None:
-    """Applies an event the arbiter (tasks/control.py) accepted, under a row lock.
-    Returns the job when its state changed; None when it was already final (a repeat).
-    A success owes its fee (priced from `catalog`) to its operator, in the same
-    transaction (app/store/ledger.py)."""
-    job = session.scalar(select(Job).where(Job.id == event.job_id).with_for_update())
+    """Applies one event the arbiter (tasks/control.py) accepted (apply_events)."""
+    return apply_events(session, [(event, operator_id)], media, catalog)[0]
+
+
+def apply_events(session, events: list[tuple[WorkerEvent, int | None]], media: MediaStore,
+                 catalog: Catalog | None = None, on_change=None) -> list[Job | None]:
+    """Applies events the arbiter accepted, in order, under row locks taken by one
+    SELECT (in id order, so that two recorders cannot deadlock), and written by one flush
+    at commit. For each event: the job when its state changed, else None (it was already
+    final: a repeat). `on_change(job)` runs after each change, while the job is as that
+    event left it. A success owes its fee (priced from `catalog`) to its operator, in the
+    same transaction (app/store/ledger.py)."""
+    jobs = lock_jobs(session, [event.job_id for event, _ in events])
+    changed = []
+    with session.no_autoflush:
+        for event, operator_id in events:
+            job = _apply(session, jobs.get(event.job_id), event, media, operator_id, catalog)
+            if job is not None and on_change is not None:
+                on_change(job)
+            changed.append(job)
+    finals = {job.id for job in changed if job is not None and job.status in FINAL_STATUSES}
+    if finals:  # nothing will publish or requeue them again
+        session.execute(delete(JobOutbox).where(JobOutbox.job_id.in_(finals)))
+    return changed
+
+
+def lock_jobs(session, job_ids: list[str]) -> dict[str, Job]:
+    query = (select(Job).where(Job.id.in_(sorted(set(job_ids)))).order_by(Job.id)
+             .with_for_update())
+    return {job.id: job for job in session.scalars(query)}
+
+
+def _apply(session, job: Job | None, event: WorkerEvent, media: MediaStore,
+           operator_id: int | None, catalog: Catalog | None) -> Job | None:
     if job is None or job.status in FINAL_STATUSES:
         return None
     at = from_unix(event.at)
@@ -132,8 +166,6 @@ def _finish(job: Job, event: WorkerEvent, at: datetime, media: MediaStore) -> No
     job.finished_at = at
     job.timings = event.timings or None
     _history(job, event.status, at, {"worker": event.worker, "error": event.error})
-    # Final: nothing will publish or requeue it again.
-    object_session(job).execute(delete(JobOutbox).where(JobOutbox.job_id == job.id))
 
 
 def _result(job_id: str, outputs: list[Output], media: MediaStore) -> dict:

@@ -1,0 +1,137 @@
+"""The recorder reads what operators' workers say in batches and records a batch's job
+events in one transaction (app/recorder.py, app/journal.py): each event is still
+applied in order and as it left the job, and one event that cannot be recorded holds up
+none of the others."""
+
+import os
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import select
+
+from app.api.auth import hash_key
+from app.store import jobs
+from app.store.tables import ApiKey, Job, WebhookDelivery
+from support import wait_for
+from tasks import control, envelope, names
+from tasks.messages import Output, WorkerEvent
+
+pytestmark = pytest.mark.fault
+WORKER = "batch-ghost"  # no such process: the events below are its whole life
+
+
+class Accepting(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hook_url():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Accepting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
+
+
+def queued_job(sessions, stack, api_key, webhook_url=None) -> str:
+    """A job as intake leaves it, without its message: its row and its control record."""
+    with sessions() as session:
+        key_id = session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(api_key)))
+        job = jobs.new_job(str(uuid.uuid4()), key_id, "echo", "echo", {}, 1, "echo:echo")
+        if webhook_url:
+            job.webhook_url, job.webhook_events = webhook_url, ["started", "succeeded"]
+        session.add(job)
+        session.commit()
+    assert control.init(stack.redis, job.id, None, 60.0, time.time())
+    return job.id
+
+
+def event(job_id: str, status: str, **fields) -> WorkerEvent:
+    return WorkerEvent(job_id=job_id, status=status, at=time.time(), worker=WORKER,
+                       boot="b1", attempt=1, started_at=time.time(), **fields)
+
+
+def send_at_once(stack, events: list[WorkerEvent]) -> None:
+    """Signed as the stack's operator, and added in one transaction: the recorder, which
+    waits on the stream, reads them all in one go."""
+    key = bytes.fromhex(stack.operator_env["OPERATOR_TOKEN"])
+    with stack.redis.pipeline(transaction=True) as pipe:
+        for e in events:
+            message = envelope.Envelope(stack.operator_id, envelope.JOB,
+                                        e.model_dump_json().encode(), e.blobs())
+            pipe.xadd(names.operator_events(stack.operator_id), message.fields(key))
+        pipe.execute()
+
+
+def status_of(sessions, job_id: str) -> str:
+    with sessions() as session:
+        return session.get(Job, job_id).status
+
+
+def transactions(sessions, table: str, job_ids: list[str]) -> set[int]:
+    """The transactions that last wrote the jobs' rows (PostgreSQL's xmin)."""
+    from sqlalchemy import text
+
+    column = "id" if table == "jobs" else "job_id"
+    with sessions() as session:
+        return {row[0] for row in session.execute(
+            text(f"SELECT xmin::text::bigint FROM {table} WHERE {column} = ANY(:ids) "
+                 "AND status <> 'queued'"), {"ids": job_ids})}
+
+
+def test_a_batch_is_recorded_in_one_transaction_each_event_as_it_left_the_job(
+        stack, gateway, sessions, api_key, hook_url):
+    answered = queued_job(sessions, stack, api_key, hook_url)
+    failed = queued_job(sessions, stack, api_key)
+    send_at_once(stack, [event(answered, "started"),
+                         event(answered, "succeeded", outputs=[Output.from_answer({"a": 1}, 0)]),
+                         event(failed, "failed", error="asked to fail")])
+    wait_for(lambda: status_of(sessions, answered) == "succeeded"
+             and status_of(sessions, failed) == "failed", timeout=30, what="the batch recorded")
+    assert len(transactions(sessions, "jobs", [answered, failed])
+               | transactions(sessions, "job_events", [answered, failed])) == 1
+
+    with sessions() as session:
+        job = session.get(Job, answered)
+        assert [h.status for h in job.history] == ["queued", "started", "succeeded"]
+        sent = session.scalars(select(WebhookDelivery).where(WebhookDelivery.job_id == answered)
+                               .order_by(WebhookDelivery.id)).all()
+    # Each delivery tells of the job as its own event left it.
+    assert [(d.event, d.payload["job"]["status"]) for d in sent] == \
+        [("started", "started"), ("succeeded", "succeeded")]
+    assert [[h["status"] for h in d.payload["job"]["history"]] for d in sent] == \
+        [["queued", "started"], ["queued", "started", "succeeded"]]
+
+
+def test_an_event_that_cannot_be_recorded_holds_up_no_other_in_its_batch(
+        stack, gateway, sessions, api_key):
+    answered = queued_job(sessions, stack, api_key)
+    imaged = queued_job(sessions, stack, api_key)
+    failed = queued_job(sessions, stack, api_key)
+    media = stack.env["MEDIA_DIR"]
+    aside = f"{media}.aside"
+    os.rename(media, aside)
+    open(media, "w").close()  # a file where the folder was: the image cannot be stored
+    try:
+        send_at_once(stack, [
+            event(answered, "succeeded", outputs=[Output.from_answer({"a": 1}, 0)]),
+            event(imaged, "succeeded", outputs=[Output.from_bytes(b"\x89PNG", "image/png", 7)]),
+            event(failed, "failed", error="asked to fail")])
+        wait_for(lambda: status_of(sessions, answered) == "succeeded"
+                 and status_of(sessions, failed) == "failed", timeout=30,
+                 what="the events the store's failure does not touch")
+        assert status_of(sessions, imaged) == "queued"  # its success waits for the store
+        assert "a batch of 3 events failed; recording them one by one" in stack.log("recorder")
+    finally:
+        os.remove(media)
+        os.rename(aside, media)
+    wait_for(lambda: status_of(sessions, imaged) == "succeeded", timeout=60,
+             what="the image recorded once the store is back")
