@@ -96,6 +96,15 @@ def test_not_an_image_and_a_corrupt_image_are_400(client, auth):
     assert response.status_code == 400 and "corrupt" in response.get_json()["detail"]["msg"]
 
 
+def test_bytes_another_format_parser_chokes_on_are_400(client, auth):
+    # Found by the fuzzer: an IPTC-looking header made PIL's IPTC parser raise OSError,
+    # a 500. Only the formats we take are tried now.
+    response = multipart(client, auth, "image-to-image", {"prompt": "x"},
+                         b"\x1c\x08`\xff\xff\x1bv\xff*")
+    assert response.status_code == 400
+    assert "Unsupported image format" in response.get_json()["detail"]["msg"]
+
+
 def test_gif_is_unsupported(client, auth):
     buf = io.BytesIO()
     Image.new("RGB", (16, 16)).save(buf, format="GIF")

@@ -8,7 +8,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, inspect, select
 from sqlalchemy.orm import object_session
 
 from app.store import ledger
@@ -66,11 +66,13 @@ def owe_webhook(job: Job, status: str, links: MediaLinks) -> None:
     job asked for this event: a crash after the commit loses none (app/webhooks.py
     delivers them)."""
     if job.webhook_url and status in (job.webhook_events or []):
-        # The payload's history must hold the rows this transaction added: a batch of
-        # events is applied without autoflush, to a job whose history may be loaded.
         session = object_session(job)
-        session.flush()
-        session.expire(job, ["history"])
+        if inspect(job).persistent:
+            # The payload's history must hold the rows this transaction added: a batch
+            # of events is applied without autoflush, to a job whose history may be
+            # loaded. (A new job's history is all in memory.)
+            session.flush()
+            session.expire(job, ["history"])
         session.add(WebhookDelivery(
             job_id=job.id, api_key_id=job.api_key_id, url=job.webhook_url, event=status,
             payload={"event": status, "job": public_view(job, links, None)},
