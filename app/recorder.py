@@ -164,22 +164,30 @@ class Recorder:
 
     def _apply(self, entries: list[tuple[str, str, dict]]) -> None:
         """New messages, the fast way: each is checked on its own, the arbiter's calls
-        of all are made in one round trip, and the job events among them are recorded
+        of all but starts are made in one round trip, and the job events among them are recorded
         in one transaction. When that fails, each is tried on its own (_attempt), so
         that one bad message holds up no other."""
         arbitrated, done = [], []
         for stream, entry_id, fields in entries:
             try:
                 change = self._arbitrate(stream, fields)
+                # A start is claimed at once: a progress event later in this batch (a
+                # streamed answer's chunks) is believed only from its claimant.
+                verdict = (change.call.on(self.redis) if change is not None
+                           and change.event.status == JobStatus.STARTED else None)
             except Exception as exc:
                 if self._failed(stream, entry_id, fields, exc):
                     continue
                 change = None
-            (arbitrated if change is not None else done).append((stream, entry_id, fields,
-                                                                 change))
-        verdicts = control.run_all(self.redis, [change.call for *_, change in arbitrated])
+            if change is None:
+                done.append((stream, entry_id, fields, None))
+            else:
+                arbitrated.append((stream, entry_id, fields, change, verdict))
+        later = iter(control.run_all(self.redis, [change.call for *_, change, verdict
+                                                  in arbitrated if verdict is None]))
         batch = []
-        for (stream, entry_id, fields, change), verdict in zip(arbitrated, verdicts):
+        for stream, entry_id, fields, change, verdict in arbitrated:
+            verdict = verdict if verdict is not None else next(later)
             try:
                 self._check(verdict)
                 batch.append((stream, entry_id, fields, change))
