@@ -13,7 +13,6 @@ import requests
 
 from devstack.stack import wait_for
 from support import job, submit_echo, wait_status
-from tasks import names
 
 pytestmark = pytest.mark.fault
 WORK = {"steps": 10, "step_seconds": 0.1}  # 1 s each
@@ -24,6 +23,16 @@ def running(http, gateway, auth, stack, worker: str, job_id: str) -> None:
     wait_for(lambda: (stack.heartbeat(worker) or {}).get("busy") == job_id
              and job(http, gateway, auth, job_id)["progress"] > 0,
              timeout=60, what=f"{worker} to run {job_id}")
+
+
+def queued(stack, job_id: str) -> bool:
+    """The job's message waits in one of its queue's lists (one per priority); the
+    message's headers name its task, the job id and attempt, in plain JSON."""
+    task_id = f'"{job_id}.'.encode()
+    return any(task_id in message
+               for key in stack.redis.scan_iter("echo:echo*")
+               if stack.redis.type(key) == b"list"
+               for message in stack.redis.lrange(key, 0, -1))
 
 
 class Waiting:
@@ -61,7 +70,9 @@ class Waiting:
         self._start(run)
 
     def enqueued(self, stack, sessions) -> bool:
-        """The synchronous request's job is committed and in Redis (its control record)."""
+        """The synchronous request's job is committed and its message is in its queue.
+        Its control record alone is not enough: the gateway writes it just before it
+        sends the message, and Redis killed in between rightly fails the request."""
         from sqlalchemy import select
 
         from app.store.tables import Job
@@ -69,8 +80,7 @@ class Waiting:
         with sessions() as session:
             rows = session.execute(select(Job.id, Job.params).where(Job.pipeline == "echo")
                                    .order_by(Job.created_at.desc()).limit(20)).all()
-        return any(params.get("prompt") == self.sync_prompt
-                   and stack.redis.exists(names.job_control_key(job_id))
+        return any(params.get("prompt") == self.sync_prompt and queued(stack, job_id)
                    for job_id, params in rows)
 
     def _start(self, target) -> None:
