@@ -3,6 +3,7 @@ events in one transaction (app/recorder.py, app/journal.py): each event is still
 applied in order and as it left the job, and one event that cannot be recorded holds up
 none of the others."""
 
+import json
 import os
 import threading
 import time
@@ -135,3 +136,29 @@ def test_an_event_that_cannot_be_recorded_holds_up_no_other_in_its_batch(
         os.rename(aside, media)
     wait_for(lambda: status_of(sessions, imaged) == "succeeded", timeout=60,
              what="the image recorded once the store is back")
+
+
+def test_a_streamed_answers_chunks_read_with_its_start_reach_its_followers(
+        stack, gateway, sessions, api_key):
+    """The recorder fell behind and reads a job's start and its first chunks together:
+    the chunks come from the claimant, so they are told, before the start is recorded."""
+    job_id = queued_job(sessions, stack, api_key)
+    chunk = {"choices": [{"index": 0, "delta": {"content": "hello"}}]}
+    follower = stack.redis.pubsub()
+    follower.subscribe(names.job_channel(job_id))
+    try:
+        send_at_once(stack, [event(job_id, "started"),
+                             event(job_id, "progress", step=1, total=2, chunks=[chunk])])
+        heard = []
+        deadline = time.monotonic() + 30
+        while not any(e.get("event") == "started" for e in heard):
+            assert time.monotonic() < deadline, f"the start not told; heard {heard}"
+            message = follower.get_message(ignore_subscribe_messages=True, timeout=1)
+            if message is not None:
+                heard.append(json.loads(message["data"]))
+    finally:
+        follower.close()
+    assert [e for e in heard if e.get("event") == "progress"] == [
+        {"event": "progress", "step": 1, "total": 2, "progress": 0.5, "chunks": [chunk]}]
+    send_at_once(stack, [event(job_id, "succeeded", outputs=[Output.from_answer({}, 0)])])
+    wait_for(lambda: status_of(sessions, job_id) == "succeeded", timeout=30, what="its end")
