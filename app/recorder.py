@@ -97,6 +97,7 @@ class Recorder:
         self._grouped: set[str] = set()
         self._retries: dict[tuple[str, str], tuple[int, float]] = {}  # -> (tries, due)
         self._orphans_checked = 0.0
+        self.linger_ms = settings.recorder_linger_ms
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -111,7 +112,8 @@ class Recorder:
 
     def step(self) -> bool:
         """One pass: orphans now and then, retries that are due, then what is new
-        (waiting up to BLOCK_MS for it). False when there is no stream to read yet."""
+        (waiting up to BLOCK_MS for it, and a job's start up to RECORDER_LINGER_MS more
+        for its end). False when there is no stream to read yet."""
         streams = self._streams()
         if time.monotonic() - self._orphans_checked > ORPHANED_MS / 4000:
             self._take_orphans(streams)
@@ -119,11 +121,28 @@ class Recorder:
         self._retry_due()
         if not streams:
             return False
-        read = self.redis.xreadgroup(GROUP, self.consumer, {s: ">" for s in streams},
-                                     count=BATCH, block=BLOCK_MS)
-        self._apply([(stream, entry_id, fields) for stream, entries in self._entries(read)
-                     for entry_id, fields in entries])
+        entries = self._read(streams, BLOCK_MS)
+        arbitrated, done = self._arbitrate_all(entries)
+        if self.linger_ms and len(entries) < BATCH and self._awaiting_final(arbitrated):
+            more, more_done = self._arbitrate_all(self._read(streams, self.linger_ms))
+            arbitrated, done = arbitrated + more, done + more_done
+        self._record(arbitrated, done)
         return True
+
+    def _read(self, streams: list[str], block_ms: int) -> list[tuple[str, str, dict]]:
+        read = self.redis.xreadgroup(GROUP, self.consumer, {s: ">" for s in streams},
+                                     count=BATCH, block=block_ms)
+        return [(stream, entry_id, fields) for stream, entries in self._entries(read)
+                for entry_id, fields in entries]
+
+    @staticmethod
+    def _awaiting_final(arbitrated: list) -> bool:
+        """A job's start without its end: a short job's end comes a moment later, and
+        then one transaction records both (the end does not wait behind the start's)."""
+        events = [change.event for _, _, _, change, _ in arbitrated]
+        ended = {event.job_id for event in events if event.status in FINAL_STATUSES}
+        return any(event.status == JobStatus.STARTED and event.job_id not in ended
+                   for event in events)
 
     def _streams(self) -> list[str]:
         streams = [names.operator_events(operator_id) for operator_id in self.keys.active()]
@@ -163,10 +182,11 @@ class Recorder:
             self._attempt(stream, entry_id, found[0][1])
 
     def _apply(self, entries: list[tuple[str, str, dict]]) -> None:
-        """New messages, the fast way: each is checked on its own, the arbiter's calls
-        of all but starts are made in one round trip, and the job events among them are recorded
-        in one transaction. When that fails, each is tried on its own (_attempt), so
-        that one bad message holds up no other."""
+        self._record(*self._arbitrate_all(entries))
+
+    def _arbitrate_all(self, entries: list[tuple[str, str, dict]]) -> tuple[list, list]:
+        """Checks each message on its own: (the job events that await the arbiter and
+        the journal, the messages done with). A start is claimed here, at once."""
         arbitrated, done = [], []
         for stream, entry_id, fields in entries:
             try:
@@ -183,6 +203,13 @@ class Recorder:
                 done.append((stream, entry_id, fields, None))
             else:
                 arbitrated.append((stream, entry_id, fields, change, verdict))
+        return arbitrated, done
+
+    def _record(self, arbitrated: list, done: list) -> None:
+        """New messages, the fast way: the arbiter's calls of all but starts are made in
+        one round trip, and the job events among them are recorded in one transaction.
+        When that fails, each is tried on its own (_attempt), so that one bad message
+        holds up no other."""
         later = iter(control.run_all(self.redis, [change.call for *_, change, verdict
                                                   in arbitrated if verdict is None]))
         batch = []

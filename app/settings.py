@@ -94,6 +94,9 @@ class Settings:
     recorder_metrics_port: int = 0
     recorder_metrics_addr: str = "127.0.0.1"
     recorder_log_level: str = "INFO"
+    # How long the recorder, having read a job's start, waits for its end: a short job's
+    # end then goes in the same transaction instead of queueing behind the start's.
+    recorder_linger_ms: int = 5
     controller_interval_seconds: float = 1.0
     # The sweep (app/sweeper.py): how often, and how old a job must be to be looked at.
     sweep_interval_seconds: float = 5.0
@@ -176,6 +179,7 @@ class Settings:
             recorder_metrics_port=env.int("RECORDER_METRICS_PORT", d.recorder_metrics_port),
             recorder_metrics_addr=env.str("RECORDER_METRICS_ADDR", d.recorder_metrics_addr),
             recorder_log_level=env.str("RECORDER_LOGLEVEL", d.recorder_log_level),
+            recorder_linger_ms=env.int("RECORDER_LINGER_MS", d.recorder_linger_ms),
             controller_interval_seconds=env.seconds("CONTROLLER_INTERVAL_SECONDS",
                                                     d.controller_interval_seconds),
             controller_log_level=env.str("CONTROLLER_LOGLEVEL", d.controller_log_level),

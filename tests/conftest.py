@@ -22,7 +22,9 @@ def stack():
     # as its own user, which needs to reach its data folder.
     os.environ["HF_HUB_OFFLINE"] = "1"
     base = Path(tempfile.mkdtemp(prefix="genai-stack-"))
-    s = Stack(base, TEST_MODELS)
+    # A job's start waits long enough for its end that a test can send the end after
+    # seeing the start read (tests/test_recorder_batch.py).
+    s = Stack(base, TEST_MODELS, {"RECORDER_LINGER_MS": "200"})
     yield s
     s.close()
     if os.environ.get("KEEP_STACK"):  # to read the processes' logs after a failure

@@ -11,6 +11,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from redis.exceptions import ResponseError
 from sqlalchemy import select
 
 from app.api.auth import hash_key
@@ -22,6 +23,17 @@ from tasks.messages import Output, WorkerEvent
 
 pytestmark = pytest.mark.fault
 WORKER = "batch-ghost"  # no such process: the events below are its whole life
+
+
+@pytest.fixture(autouse=True)
+def ghost_beats(stack):
+    """The ghost's heartbeat, as its worker would write it: without one, the controller
+    takes back a job the ghost started as soon as it looks (its claimant is gone)."""
+    key = names.worker_key(stack.operator_id, WORKER)
+    stack.redis.set(key, json.dumps({"id": WORKER, "boot": "b1", "queues": [], "models": [],
+                                     "busy": None, "at": time.time()}), ex=600)
+    yield
+    stack.redis.delete(key)
 
 
 class Accepting(BaseHTTPRequestHandler):
@@ -60,15 +72,32 @@ def event(job_id: str, status: str, **fields) -> WorkerEvent:
                        boot="b1", attempt=1, started_at=time.time(), **fields)
 
 
-def send_at_once(stack, events: list[WorkerEvent]) -> None:
-    """Signed as the stack's operator, and added in one transaction: the recorder, which
-    waits on the stream, reads them all in one go."""
+def signed(stack, e: WorkerEvent) -> dict:
+    """The stream entry of the stack's operator's event."""
     key = bytes.fromhex(stack.operator_env["OPERATOR_TOKEN"])
+    return envelope.Envelope(stack.operator_id, envelope.JOB, e.model_dump_json().encode(),
+                             e.blobs()).fields(key)
+
+
+def reads(stack, stream: str) -> bool:
+    """Whether the recorder's consumer group is on the stream."""
+    try:
+        return any(g["name"] in (b"recorder", "recorder")
+                   for g in stack.redis.xinfo_groups(stream))
+    except ResponseError:  # no stream yet
+        return False
+
+
+def send(stack, e: WorkerEvent) -> str:
+    return stack.redis.xadd(names.operator_events(stack.operator_id), signed(stack, e))
+
+
+def send_at_once(stack, events: list[WorkerEvent]) -> None:
+    """Added in one transaction: the recorder, which waits on the stream, reads them
+    all in one go."""
     with stack.redis.pipeline(transaction=True) as pipe:
         for e in events:
-            message = envelope.Envelope(stack.operator_id, envelope.JOB,
-                                        e.model_dump_json().encode(), e.blobs())
-            pipe.xadd(names.operator_events(stack.operator_id), message.fields(key))
+            pipe.xadd(names.operator_events(stack.operator_id), signed(stack, e))
         pipe.execute()
 
 
@@ -110,6 +139,23 @@ def test_a_batch_is_recorded_in_one_transaction_each_event_as_it_left_the_job(
         [("started", "started"), ("succeeded", "succeeded")]
     assert [[h["status"] for h in d.payload["job"]["history"]] for d in sent] == \
         [["queued", "started"], ["queued", "started", "succeeded"]]
+
+
+def test_a_jobs_end_right_after_its_start_is_recorded_with_it(stack, gateway, sessions,
+                                                             api_key):
+    """A short job: the recorder, having read its start, waits a moment for its end
+    (RECORDER_LINGER_MS), so that the end does not queue behind a transaction of its
+    own."""
+    job_id = queued_job(sessions, stack, api_key)
+    stream = names.operator_events(stack.operator_id)
+    wait_for(lambda: reads(stack, stream), timeout=30, what="the recorder to read the stream")
+    start = send(stack, event(job_id, "started"))
+    wait_for(lambda: stack.redis.xpending_range(stream, "recorder", start, start, 1),
+             timeout=30, interval=0.001, what="the recorder to read the start")
+    send(stack, event(job_id, "succeeded", outputs=[Output.from_answer({"a": 1}, 0)]))
+    wait_for(lambda: status_of(sessions, job_id) == "succeeded", timeout=30,
+             what="the job recorded")
+    assert len(transactions(sessions, "job_events", [job_id])) == 1
 
 
 def test_an_event_that_cannot_be_recorded_holds_up_no_other_in_its_batch(
