@@ -15,6 +15,7 @@ from redis.exceptions import ResponseError
 from sqlalchemy import select
 
 from app.api.auth import hash_key
+from app.recorder import GROUP
 from app.store import jobs
 from app.store.tables import ApiKey, Job, WebhookDelivery
 from support import wait_for
@@ -82,7 +83,7 @@ def signed(stack, e: WorkerEvent) -> dict:
 def reads(stack, stream: str) -> bool:
     """Whether the recorder's consumer group is on the stream."""
     try:
-        return any(g["name"] in (b"recorder", "recorder")
+        return any(g["name"] in (GROUP, GROUP.encode())
                    for g in stack.redis.xinfo_groups(stream))
     except ResponseError:  # no stream yet
         return False
@@ -150,7 +151,7 @@ def test_a_jobs_end_right_after_its_start_is_recorded_with_it(stack, gateway, se
     stream = names.operator_events(stack.operator_id)
     wait_for(lambda: reads(stack, stream), timeout=30, what="the recorder to read the stream")
     start = send(stack, event(job_id, "started"))
-    wait_for(lambda: stack.redis.xpending_range(stream, "recorder", start, start, 1),
+    wait_for(lambda: stack.redis.xpending_range(stream, GROUP, start, start, 1),
              timeout=30, interval=0.001, what="the recorder to read the start")
     send(stack, event(job_id, "succeeded", outputs=[Output.from_answer({"a": 1}, 0)]))
     wait_for(lambda: status_of(sessions, job_id) == "succeeded", timeout=30,
@@ -196,12 +197,14 @@ def test_a_streamed_answers_chunks_read_with_its_start_reach_its_followers(
         send_at_once(stack, [event(job_id, "started"),
                              event(job_id, "progress", step=1, total=2, chunks=[chunk])])
         heard = []
-        deadline = time.monotonic() + 30
-        while not any(e.get("event") == "started" for e in heard):
-            assert time.monotonic() < deadline, f"the start not told; heard {heard}"
+
+        def hear_the_start() -> bool:
             message = follower.get_message(ignore_subscribe_messages=True, timeout=1)
             if message is not None:
                 heard.append(json.loads(message["data"]))
+            return any(e.get("event") == "started" for e in heard)
+
+        wait_for(hear_the_start, timeout=30, interval=0, what="the start told")
     finally:
         follower.close()
     assert [e for e in heard if e.get("event") == "progress"] == [
