@@ -7,8 +7,15 @@ so any number of settlers share the work, and in that debt's transaction:
 - owed: when the operator's credit covers the fee, the debt is paid with no ticket. Else
   it needs params: the worker's, or fresh ones its redeemer made on request. Params are
   checked against the gateway's bounds (chain/bounds.py) and its own cached view of the
-  chain; refused ones are logged and counted by reason, and fresh ones asked for. With
-  valid params, tickets covering the fee less the credit are signed and recorded.
+  chain; refused ones are logged and counted by reason, and fresh ones asked for (looked
+  at when the debt's backoff is over, so an operator who keeps sending params the gateway
+  refuses is asked less and less often). With valid params, tickets covering the fee less
+  the credit are signed and recorded.
+- small debts are paid together: a ticket's EV is bounded by TICKET_MAX_EV_FEE_MULTIPLE
+  times all the operator is owed and not yet paid for, not by one job's fee. While that is
+  too little for one of its tickets, a debt waits with its params ("deferred"), neither
+  refused nor asking again; the settlement that reaches it issues the ticket, and the
+  credit it leaves pays the other debts, woken at once, with no ticket of their own.
 - issued: tickets the operator has not answered are sent again, with a backoff capped at
   SETTLE_RETRY_MAX_SECONDS and no ceiling on the tries (the redeemer answers a copy as it
   answered the first). Tickets it lastingly refused (their params expired on the way, say)
@@ -158,7 +165,11 @@ class Settler:
         if view is None:
             self._schedule(debt)  # bounds cannot be checked without the chain's view: later
             return Outcome("no_view", [])
-        params = self._params_at_hand(session, debt, view)
+        owed = Fraction(debt.fee) + ledger.owed_uncharged(session, debt.payee, debt.job_id)
+        params = self._params_at_hand(session, debt, view, owed)
+        if params is Refusal.EV_OVER_FEE:
+            self._schedule(debt)  # its params kept: the operator's next jobs may make it worth one
+            return Outcome("deferred", [])
         if params is None:
             self._schedule(debt)
             return Outcome("asked_params", [], ask_params=True)
@@ -173,13 +184,18 @@ class Settler:
         credit.credit, debt.charged = ledger.to_amount(after), True
         debt.status, debt.params, debt.refusal = ledger.ISSUED, None, None
         self._schedule(debt, reset=True)
+        if after > 0:
+            ledger.wake_owed(session, debt.payee, debt.job_id)  # the credit pays them now
         log.info("job %s: %d tickets issued to %s (EV %.4g wei)", debt.job_id, count, debt.payee,
                  float(payment.ev))
         return Outcome("issued", [payment])
 
-    def _params_at_hand(self, session, debt: ledger.Debt, view: SenderView) -> TicketParams | None:
-        """The debt's params when they are within bounds; else None (refused ones dropped,
-        the refusal logged and counted)."""
+    def _params_at_hand(self, session, debt: ledger.Debt, view: SenderView,
+                        owed: Fraction) -> TicketParams | Refusal | None:
+        """The debt's params when they are within bounds for a ticket paying for `owed`
+        (what the operator is owed in all, this debt included); EV_OVER_FEE when their only
+        fault is an EV too high for that, and they are kept; else None (refused ones
+        dropped, the refusal logged and counted)."""
         if debt.params is None:
             return None
         try:
@@ -187,7 +203,11 @@ class Settler:
         except (KeyError, TypeError, ValueError) as exc:
             self._refuse(session, debt, Refusal.MALFORMED.value, str(exc))
             return None
-        refusal = check(params, payee=debt.payee, fee=Fraction(debt.fee), view=view, bounds=self.policy.bounds)
+        refusal = check(params, payee=debt.payee, fee=owed, view=view, bounds=self.policy.bounds)
+        if refusal is Refusal.EV_OVER_FEE:
+            log.info("job %s: %s is owed %.4g wei in all, too little for one ticket of EV %.4g wei:"
+                     " it waits for more", debt.job_id, debt.payee, float(owed), float(params.ev))
+            return refusal
         if refusal is not None:
             self._refuse(session, debt, refusal.value, f"face value {params.face_value}, "
                          f"win prob {params.win_prob}, expires at block {params.expiration_block}")

@@ -10,7 +10,8 @@ ticket. So every ticket the gateway signs is bounded:
   TicketBroker is all of the reserve (claimableReserve: any recipient may claim it, there is
   no active set to divide it among; Livepeer's divides it by the active set's size, less
   what the recipient claimed this round);
-- its EV by a multiple of the job's fee (one ticket never pays for many jobs at once);
+- its EV by a multiple of what it pays for (the fees the operator is owed, which the
+  settler sums: one ticket never pays far ahead of the work done);
 - its EV (the operator's ask per ticket) by the gateway's floor and ceiling;
 - its expiration block by the gateway's own view of the chain: not passed, and not further
   off than tickets stay redeemable;
@@ -80,8 +81,9 @@ class SenderView:
 
 def check(params: TicketParams, *, payee: str, fee: Fraction, view: SenderView,
           bounds: TicketBounds) -> Refusal | None:
-    """None when tickets may be signed against `params` for a job of this fee; else why not.
-    A zero fee signs no ticket and is not checked against the EV."""
+    """None when tickets may be signed against `params` to pay `fee` (one job's, or the
+    sum of several owed to the same payee); else why not. A zero fee signs no ticket and
+    is not checked against the EV."""
     if params.recipient != to_address(payee):
         return Refusal.WRONG_RECIPIENT
     if params.face_value <= 0 or params.win_prob <= 0:

@@ -45,6 +45,9 @@ def chain_env(rpc_url: str, broker_address: str, operator_secret: str) -> dict:
         "OPERATOR_SECRET": operator_secret,
         "OPERATOR_TICKET_EV": str(DEV_TICKET_EV),
         "REDEEM_CONFIRMATIONS": "0",
+        # A winner is redeemed within seconds rather than in a batch of 20 or after an hour,
+        # so the demo's payouts show while one watches.
+        "REDEEM_MAX_WAIT_SECONDS": "10",
     }
 
 

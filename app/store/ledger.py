@@ -63,6 +63,8 @@ class Debt(Base):
     __table_args__ = (
         # The settler's pick (due, not paid) and the owed-unpaid gauge, one small index.
         Index("ix_debts_unpaid", "next_attempt_at", "owed_at", postgresql_where=text("status <> 'paid'")),
+        # What an operator is owed and not yet paid for, summed at each of its settlements.
+        Index("ix_debts_uncharged", "payee", postgresql_where=text("status = 'owed' AND NOT charged")),
     )
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
@@ -284,13 +286,36 @@ def apply_fresh_params(session, job_id: str, params: dict, operator: str) -> boo
     """Params the operator's redeemer made for a job owed to it (`operator`: the address
     of the operator that signed the message), on the gateway's request. Kept for the
     settler, which checks them like any others; False when nothing of this operator's
-    waits for them."""
+    waits for them. They are looked at now, unless the debt's last params were refused:
+    then at its next attempt, when its backoff is over, so that an operator who keeps
+    answering with params the gateway refuses is not asked again every second."""
     debt = lock_debt(session, job_id)
     if debt is None or debt.status != OWED or debt.payee != operator:
         return False
-    debt.params, debt.refusal = params, None
-    wake(debt)
+    debt.params = params
+    if debt.refusal is None:
+        wake(debt)
     return True
+
+
+def owed_uncharged(session, payee: str, but: str) -> Fraction:
+    """The fees of the payee's debts that no ticket or credit has paid yet, besides job
+    `but`'s: with it, what one ticket may pay for at once."""
+    total = session.scalar(select(func.coalesce(func.sum(Debt.fee), 0)).where(
+        Debt.payee == payee, Debt.status == OWED, Debt.charged.is_(False), Debt.job_id != but))
+    return Fraction(total)
+
+
+def wake_owed(session, payee: str, but: str) -> int:
+    """The payee's other owed debts, looked at now: a ticket just paid more than its own
+    job's fee, and the credit left pays them without one. Those another settler holds are
+    skipped (it is looking at them already); waiting on them here could deadlock, since it
+    waits on the credit this transaction holds."""
+    debts = session.scalars(select(Debt).where(Debt.payee == payee, Debt.status == OWED, Debt.job_id != but)
+                            .with_for_update(skip_locked=True)).all()
+    for debt in debts:
+        debt.next_attempt_at = now()
+    return len(debts)
 
 
 def count_refusal(session, payee: str, reason: str) -> None:

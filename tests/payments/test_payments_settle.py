@@ -280,3 +280,68 @@ def test_refusals_and_debts_owed_too_long_show_in_admin_payments_and_metrics(
         return float(gauge.split()[1])
     # /metrics answers from a copy refreshed in the background (METRICS_REFRESH_SECONDS).
     wait_for(lambda: owed_unpaid_gauge() >= ECHO_FEE, timeout=30, what="the debt in the gauge")
+
+
+def owe_small(sessions, owe, operator, fee: int) -> str:
+    """A debt like `owe`'s, for a job of this fee (an echo job costs a ticket and more)."""
+    job_id = owe(operator, operator.params())
+    with transaction(sessions) as session:
+        session.get(ledger.Debt, job_id).fee = fee
+    return job_id
+
+
+def test_small_debts_wait_with_their_params_and_one_ticket_pays_them_together(
+        sessions, owe, operator, settler):
+    settler.policy = dataclasses.replace(settler.policy, retry_base_seconds=60, retry_max_seconds=600)
+    multiple = settler.policy.bounds.max_ev_fee_multiple
+    quarter = int(DEV_TICKET_EV / multiple / 4)  # four of these are worth one dev ticket
+    waiting = [owe_small(sessions, owe, operator, quarter) for _ in range(3)]
+    for job_id in waiting:
+        # Three quarters of a ticket owed: not refused, nothing asked, the params kept.
+        assert settler.settle_next(job_id) == "deferred"
+        assert debt(sessions, job_id).params is not None and debt(sessions, job_id).refusal is None
+        assert debt(sessions, job_id).next_attempt_at > ledger.now()  # backing off
+    assert settler.celery.sent == []
+    with sessions() as session:
+        assert session.scalars(select(ledger.Refusal).where(ledger.Refusal.payee == operator.address)).all() == []
+
+    last = owe_small(sessions, owe, operator, quarter)
+    assert settler.settle_next(last) == "issued"
+    [payment] = settler.celery.payments()
+    assert len(payment.tickets) == 1  # one ticket for the four jobs
+    for job_id in waiting:  # woken: the credit the ticket left pays them now
+        assert debt(sessions, job_id).next_attempt_at <= ledger.now()
+        assert settler.settle_next(job_id) == "paid"
+    answer(sessions, last, operator)
+    everything = waiting + [last]
+    assert {debt(sessions, job_id).status for job_id in everything} == {ledger.PAID}
+    with sessions() as session:
+        credit = session.get(ledger.Credit, (settler.address, operator.address)).credit
+    ev = sum(t.ev for t in tickets(sessions, last))
+    # Paid once: the credit is the ticket's EV less the four fees (to the wei: amounts are
+    # rounded down at their 18th decimal).
+    assert credit > 0 and abs(credit - (ev - 4 * quarter)) < 1
+
+
+def test_an_operator_answering_with_refused_params_is_asked_less_and_less_often(
+        sessions, owe, operator, settler):
+    settler.policy = dataclasses.replace(settler.policy, retry_base_seconds=10, retry_max_seconds=600)
+    greedy = {"face_value": str(10**21), "win_prob": str(2**256 - 1)}
+    job_id = owe(operator, operator.params(**greedy))
+    delays = []
+    for _ in range(3):
+        before = ledger.now()
+        assert settler.settle_next(job_id) == "asked_params"
+        due = debt(sessions, job_id).next_attempt_at
+        delays.append((due - before).total_seconds())
+        # The operator answers at once, with params the gateway refuses again: they are
+        # looked at when the backoff is over, not at once.
+        assert Receipts(sessions).fresh_params(job_id, operator.params(**greedy), operator.address)
+        assert debt(sessions, job_id).next_attempt_at == due
+    assert [round(d / 10) for d in delays] == [1, 2, 4]
+    with sessions() as session:
+        assert session.get(ledger.Refusal, (operator.address, "face_value_cap")).count == 3
+
+    # Honest params at last: taken at the debt's next attempt.
+    assert Receipts(sessions).fresh_params(job_id, operator.params(), operator.address)
+    assert settler.settle_next(job_id) == "issued"
