@@ -295,9 +295,6 @@ class TicketBroker:
     def round_length(self) -> int:
         return self.rounds.functions.roundLength().call()
 
-    def current_round_start_block(self) -> int:
-        return self.rounds.functions.currentRoundStartBlock().call()
-
     def block_hash(self, number: int) -> bytes | None:
         """The hash of block `number` on the chain as it is now; None past the head."""
         try:
@@ -305,8 +302,14 @@ class TicketBroker:
         except BlockNotFound:
             return None
 
-    def initialize_round(self):
-        return self._transact(self.rounds.functions.initializeRound())
+    def current_round_initialized(self) -> bool:
+        return self.rounds.functions.currentRoundInitialized().call()
+
+    def current_round_start_block(self) -> int:
+        return self.rounds.functions.currentRoundStartBlock().call()
+
+    def initialize_round(self, *, max_gas_price: int | None = None):
+        return self._transact(self.rounds.functions.initializeRound(), max_gas_price=max_gas_price)
 
     def ticket_validity_period(self) -> int:
         return self.contract.functions.ticketValidityPeriod().call()

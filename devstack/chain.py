@@ -48,6 +48,9 @@ def chain_env(rpc_url: str, broker_address: str, operator_secret: str) -> dict:
         # A winner is redeemed within seconds rather than in a batch of 20 or after an hour,
         # so the demo's payouts show while one watches.
         "REDEEM_MAX_WAIT_SECONDS": "10",
+        # Nobody else initializes the dev chain's rounds: without it, a winner is lost once
+        # its round's first block is 256 blocks old, or when anvil restarts from its state.
+        "REDEEM_INITIALIZE_ROUNDS": "1",
     }
 
 

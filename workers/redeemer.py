@@ -1,7 +1,8 @@
 """The operator's redeemer process: a Celery worker on `payments:<address>` that hands
 each payment to the redeemer's logic (chain/redeemer.py), keeps its answers and winners in a
-local SQLite file (workers/redeemer_store.py), redeems the winners in a background loop,
-tells the gateway its answers, and answers the gateway's requests for fresh ticket params.
+local SQLite file (workers/redeemer_store.py), redeems the winners in a background loop
+(which also pins each round's block hash, with REDEEM_INITIALIZE_ROUNDS), tells the gateway
+its answers, and answers the gateway's requests for fresh ticket params.
 
     python -m workers.redeemer            # consumes payments:<OPERATOR_ADDRESS>
     python -m workers.redeemer --status   # winners by status and refusals by reason, as JSON
@@ -19,8 +20,9 @@ import threading
 
 from celery import signals
 
-from chain.broker import NETWORK_ERRORS, ChainEndpoint, TicketBroker
+from chain.broker import NETWORK_ERRORS, BrokerError, ChainEndpoint, TicketBroker
 from chain.redeemer import Redeemer
+from chain.rounds import RoundInitializer
 from tasks import envelope, logs, names
 from tasks.celery_app import make_celery, method_task
 from tasks.connections import redis_client
@@ -33,14 +35,19 @@ from workers.settings import OperatorSettings, RedeemerSettings
 log = logging.getLogger("workers.redeemer")
 
 
-def redeem_loop(redeemer: Redeemer, stop: threading.Event, interval: float) -> None:
+def redeem_loop(chores: list, stop: threading.Event, interval: float) -> None:
+    """Every `interval`, each of the chain chores (redeeming winners; pinning the round),
+    each on its own: one that fails holds up no other."""
     while not stop.wait(interval):
-        try:
-            redeemer.redeem_due()
-        except NETWORK_ERRORS as exc:
-            log.warning("chain unavailable, redemptions wait: %s", exc)
-        except Exception:
-            log.exception("redeem loop")
+        for chore in chores:
+            try:
+                chore()
+            except NETWORK_ERRORS as exc:
+                log.warning("chain unavailable, %s waits: %s", chore.__name__, exc)
+            except BrokerError as exc:  # a revert, a gas price over the cap
+                log.warning("%s: %s", chore.__name__, exc)
+            except Exception:
+                log.exception("redeem loop: %s", chore.__name__)
 
 
 def connect_when_up(chain: ChainEndpoint, private_key: str, stop: threading.Event) -> TicketBroker | None:
@@ -117,7 +124,10 @@ def run(settings: RedeemerSettings, operator: OperatorSettings, chain: ChainEndp
                 retry_backoff=True, retry_backoff_max=settings.retry_max_seconds, max_retries=None)
     desk = ParamsDesk(OperatorPayments(operator.recipient, chain), gateway)
     method_task(celery, desk.request, name=names.PARAMS_REQUEST)
-    loop = threading.Thread(target=redeem_loop, args=(redeemer, stop, settings.interval),
+    chores = [redeemer.redeem_due]
+    if settings.initialize_rounds:
+        chores.append(RoundInitializer(broker, settings.max_gas_price).initialize_due)
+    loop = threading.Thread(target=redeem_loop, args=(chores, stop, settings.interval),
                             name="redeem", daemon=True)
     signals.worker_ready.connect(lambda **_: loop.start(), weak=False)
     signals.worker_shutdown.connect(lambda **_: stop.set(), weak=False)

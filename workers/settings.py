@@ -86,6 +86,9 @@ class RedeemerSettings:
     # A payment the chain could not check is retried with backoff up to this interval, with
     # no ceiling on the tries (the gateway sends it again too).
     retry_max_seconds: float = 60.0
+    # Pin each round's block hash when nobody has (chain/rounds.py), paying the gas: for a
+    # chain with no one else initializing rounds, as go-livepeer's -initializeRound.
+    initialize_rounds: bool = False
     loglevel: str = "INFO"
     # Testing only: "kill-between-answers-and-winners" SIGKILLs the redeemer inside the
     # transaction that keeps a payment's answers and winners, after the answers are written
@@ -106,6 +109,7 @@ class RedeemerSettings:
                    interval=env.float("REDEEM_INTERVAL_SECONDS", 5.0),
                    confirmations=env.int("REDEEM_CONFIRMATIONS", 6),
                    retry_max_seconds=env.float("REDEEM_RETRY_MAX_SECONDS", 60.0),
+                   initialize_rounds=env.flag("REDEEM_INITIALIZE_ROUNDS"),
                    loglevel=env.str("REDEEMER_LOGLEVEL", "INFO"),
                    fault=env.str("REDEEMER_FAULT") or None)
 

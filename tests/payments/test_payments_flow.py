@@ -13,6 +13,7 @@ from chain.broker import TicketBroker
 from chain.codec import to_hex
 from chain.ticket import ticket_hash
 from devstack.chain import DEV_TICKET_EV
+from devstack.devchain import mine
 from devstack.stack import wait_for
 from support import (
     leaked_secrets, mine_until_redeemed, set_consuming, submit_echo, ticket_rows, wait_status,
@@ -21,6 +22,7 @@ from devstack.invariants import assert_every_success_paid_once, assert_ledger_eq
 
 ECHO_FEE = 25 * 10**16  # tests/support.py
 JOBS = 4
+REDEEMER_ENV = {"REDEEM_INITIALIZE_ROUNDS": "1"}  # as `make run`'s: nobody else pins rounds
 
 
 def test_paid_jobs_are_redeemed_on_chain_and_the_ledger_matches(stack, http, pay_gateway, auth, admin_auth,
@@ -124,3 +126,14 @@ def test_no_secret_of_the_gateway_or_the_operator_reaches_any_log(stack, operato
             "GATEWAY_PRIVATE_KEY"} <= redeemer_env.keys()
     assert (stack.logs / f"{operator.redeemer}.log").stat().st_size > 0
     assert not leaked_secrets(stack, redeemer_env)
+
+
+def test_the_redeemer_pins_each_new_round(stack, operator):
+    """A winner of a round whose block hash nobody pinned cannot be redeemed once the
+    round's first block is 256 blocks old (or once a dev chain restarts from its state)."""
+    rpc = stack.env["CHAIN_RPC_URL"]
+    broker = TicketBroker(rpc, stack.env["TICKET_BROKER_ADDRESS"])
+    start = broker.current_round_start_block() + broker.round_length()
+    mine(rpc, start + 1 - broker.block_number())  # one block into the next round
+    wait_for(broker.current_round_initialized, timeout=30, what="the new round pinned by the redeemer")
+    assert "initialized: its block hash is pinned" in stack.log(operator.redeemer)
