@@ -61,15 +61,15 @@ class Follow:
         except queue.Empty:
             return None
 
-    def wait_final(self, timeout: float) -> bool:
-        """True once the job is final (its event, or the database said so), False
-        when `timeout` passed first."""
+    def wait_final(self, timeout: float) -> dict | None:
+        """The job's final event once it is final (its event, or the database said so),
+        None when `timeout` passed first."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             event = self.next(left)
             if event is not None and is_final_event(event):
-                return True
-        return False
+                return event
+        return None
 
 
 class Hub:

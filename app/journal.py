@@ -11,7 +11,7 @@ import logging
 from app import metrics
 from app.api.limits import job_ended
 from app.store import db
-from app.store.jobs import apply_events, owe_webhook
+from app.store.jobs import apply_events, final_records, owe_webhook
 from app.store.media import MediaLinks, MediaStore
 from app.store.tables import Job
 from tasks import admission, live
@@ -20,6 +20,9 @@ from tasks.messages import WorkerEvent
 from tasks.status import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
+# A final event carries the job's record (jobs.job_record) up to this size; a longer one
+# (a long answer) leaves its followers to read the job.
+FINAL_EVENT_MAX_BYTES = 64 * 1024
 
 
 class Journal:
@@ -47,12 +50,17 @@ class Journal:
 
         with db.transaction(self.sessions) as session:
             changed = apply_events(session, events, self.media, self.catalog, owe)
+            records = final_records(session, [job for job, status in changes if status in FINAL_STATUSES],
+                                    FINAL_EVENT_MAX_BYTES)
         made = iter(status for _, status in changes)
         statuses = [next(made) if job is not None else None for job in changed]
-        # After the commit: a follower that hears of it reads what was committed.
+        # After the commit: a follower that hears of it reads what was committed, or
+        # answers from the record the final event carries.
         with self.redis.pipeline(transaction=False) as pipe:
             for job, status in changes:
-                if status != JobStatus.QUEUED:
+                if status in FINAL_STATUSES and job.id in records:
+                    live.publish(pipe, job.id, {"event": status, "job": records[job.id]})
+                elif status != JobStatus.QUEUED:
                     live.publish(pipe, job.id, {"event": status})
                 if status in FINAL_STATUSES:
                     job_ended(pipe, job.api_key_id, job.id)

@@ -5,6 +5,7 @@ hears of its job's end."""
 
 import json
 import os
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -136,3 +137,51 @@ def test_a_stream_whose_final_event_was_lost_still_ends_from_the_database(
             with sessions.begin() as session:
                 session.execute(update(Job).where(Job.id == job_id).values(status="canceled"))
             assert [name for name, _ in events] == ["canceled"]
+
+
+def test_followers_answer_from_the_record_the_final_event_carries(
+        stack, sessions, auth, waiting_gateway, echo_worker):
+    """The recorder's final event carries the job's record (app/store/jobs.py job_record):
+    a synchronous request and an SSE stream answer from it without reading the job. Here
+    the event is ours and the database still says queued; then a real end, whose final
+    event is the job as GET /jobs/<id> shows it."""
+    from app.store.jobs import job_record
+    from app.store.tables import Job
+
+    gateway, _ = waiting_gateway
+    echo_worker("waiting-record")
+    set_consuming(stack, "waiting-record", QUEUE, False)
+    marker = f"record-{uuid.uuid4()}"
+
+    def job_of_marker():
+        with sessions() as session:
+            jobs = session.scalars(select(Job).order_by(Job.created_at.desc()).limit(50)).all()
+            return next((job.id for job in jobs if job.params.get("prompt") == marker), None)
+
+    with requests.Session() as http, ThreadPoolExecutor(1) as pool:
+        sync = pool.submit(requests.post, f"{gateway}/echo", json={"prompt": marker}, headers=auth, timeout=60)
+        job_id = wait_for(job_of_marker, timeout=30, what="the synchronous request's job")
+        wait_for(lambda: control.read(stack.redis, job_id), timeout=30, what="its job enqueued (followed)")
+        with http.get(f"{gateway}/jobs/{job_id}/events", headers=auth, stream=True, timeout=60) as response:
+            events = sse_events(response)
+            assert next(events)[0] == "queued"
+            with sessions() as session:
+                record = job_record(session.get(Job, job_id))
+            record.update(status="succeeded", result={"text": "from the final event"})
+            stack.redis.publish(names.job_channel(job_id), json.dumps({"event": "succeeded", "job": record}))
+            [(name, view)] = list(events)
+        assert (name, view["status"], view["result"]) == ("succeeded", "succeeded", {"text": "from the final event"})
+        answer = sync.result()
+        assert (answer.status_code, answer.json()) == (200, {"text": "from the final event"})
+
+        # A real end: its final event is the job as the route shows it, history and all.
+        ran = submit_echo(http, gateway, auth)
+        with http.get(f"{gateway}/jobs/{ran}/events", headers=auth, stream=True, timeout=60) as response:
+            events = sse_events(response)
+            assert next(events)[0] == "queued"
+            set_consuming(stack, "waiting-record", QUEUE, True)
+            name, final = list(events)[-1]
+        assert name == "succeeded"
+        assert final == http.get(f"{gateway}/jobs/{ran}", headers=auth, timeout=10).json()
+        wait_for(lambda: http.get(f"{gateway}/jobs/{job_id}", headers=auth, timeout=10).json()["status"]
+                 == "succeeded", timeout=60, what="the first job's real end")

@@ -72,10 +72,14 @@ def events(job_id: str):
     snapshot = job_view(job)
     ext.session().close()
 
-    def final() -> str:
-        """The final event, from what the database holds (the event said it is final)."""
-        with sessions() as session:
-            view = jobs.public_view(session.get(Job, job_id), links, None)
+    def final(event: dict) -> str:
+        """The final event, from the job's record it carries, else from what the database
+        holds (the event said it is final)."""
+        if "job" in event:
+            view = jobs.view_of(event["job"], links, None)
+        else:
+            with sessions() as session:
+                view = jobs.public_view(session.get(Job, job_id), links, None)
         return sse(view["status"], view)
 
     def stream():
@@ -88,7 +92,7 @@ def events(job_id: str):
                 if event is None:
                     yield ": keepalive\n\n"
                 elif live.is_final_event(event):
-                    yield final()
+                    yield final(event)
                     return
                 else:
                     yield sse(event["event"], {k: v for k, v in event.items() if k != "event"})

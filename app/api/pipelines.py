@@ -245,16 +245,19 @@ def answer(job: Job, options: JobOptions):
     if options.respond_async:
         return async_answer(job)
     if job.status in FINAL_STATUSES:
-        return sync_answer(job)
+        return sync_answer(jobs.job_record(job, history=[]))
     with ext.hub().follow(job.id) as follow:
         return wait_and_answer(job.id, follow)
 
 
 def wait_and_answer(job_id: str, follow: Follow):
     ext.session().close()  # hold no connection while the job runs
-    if not follow.wait_final(ext.settings().sync_timeout_seconds):
+    final = follow.wait_final(ext.settings().sync_timeout_seconds)
+    if final is None:
         raise ApiError(504, f"The job is still running; follow it at /jobs/{job_id}.")
-    return sync_answer(ext.session().get(Job, job_id))
+    if "job" in final:  # the job's record came with its final event
+        return sync_answer(final["job"])
+    return sync_answer(jobs.job_record(ext.session().get(Job, job_id), history=[]))
 
 
 def async_answer(job: Job):
@@ -265,9 +268,11 @@ def async_answer(job: Job):
     return body, 202, {"Location": f"/jobs/{job.id}"}
 
 
-def sync_answer(job: Job):
-    if job.status == JobStatus.SUCCEEDED:
-        return jobs.render_result(job, ext.media_links(request.host_url))
-    if job.status == JobStatus.FAILED:
-        raise ApiError(job.error_status or 500, job.error or "Job failed.")
-    raise ApiError(503, f"The job was {job.status}.")
+def sync_answer(record: dict):
+    """A synchronous request's answer, from its job's record (jobs.job_record)."""
+    status = record["status"]
+    if status == JobStatus.SUCCEEDED:
+        return jobs.render_of(record["pipeline"], record["result"], ext.media_links(request.host_url))
+    if status == JobStatus.FAILED:
+        raise ApiError(record["error_status"] or 500, record["error"] or "Job failed.")
+    raise ApiError(503, f"The job was {status}.")

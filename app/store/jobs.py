@@ -208,43 +208,91 @@ def finish_elsewhere(job: Job, where: str, answer: dict) -> None:
     _history(job, JobStatus.SUCCEEDED, at, {"ran_on": where})
 
 
-def render_result(job: Job, links: MediaLinks) -> dict | None:
+def render_of(pipeline: str, result: dict | None, links: MediaLinks) -> dict | None:
     """The route's answer for a job's result, as its pipeline's spec renders it, media
     linked for this host."""
-    if job.result is None:
+    if result is None:
         return None
-    spec = PIPELINES.get(job.pipeline)  # None: a plugin no longer installed here
+    spec = PIPELINES.get(pipeline)  # None: a plugin no longer installed here
     render = spec.request.render if spec is not None else render_answer
-    return render(job.result, links.url)
+    return render(result, links.url)
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def public_view(job: Job, links: MediaLinks, live_progress: dict | None) -> dict:
-    if job.status == JobStatus.SUCCEEDED:
-        progress = 1.0
-    elif live_progress:
-        progress = live_progress["progress"]
-    else:
-        progress = 0.0
+def job_record(job: Job, history: list[JobHistory] | None = None) -> dict:
+    """What a job's answers and public view are made of, as JSON, its result not rendered
+    (media links depend on the host asked). A job's final event carries it, so that its
+    followers answer without reading the job again. `history`: the job's rows, when
+    they were read apart (else job.history)."""
     return {
         "id": job.id,
         "status": job.status,
         "pipeline": job.pipeline,
         "model_id": job.model_id,
-        "progress": progress,
         "worker": job.worker,
         "attempts": job.attempts,
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "billable_units": job.billable_units,
-        "result": render_result(job, links),
+        "result": job.result,
         "error": job.error,
+        "error_status": job.error_status,
         "timings": job.timings,
         "priority": job.priority,
         "ran_on": job.ran_on,
-        "history": [{"status": e.status, "at": iso(e.at)} for e in job.history],
+        "history": [{"status": e.status, "at": iso(e.at)}
+                    for e in (job.history if history is None else history)],
+    }
+
+
+def final_records(session, finals: list[Job], max_bytes: int) -> dict[str, dict]:
+    """The records of jobs made final in this transaction, by id, their histories read in
+    one SELECT; a record whose JSON passes `max_bytes` (a long answer) is left out, and
+    its followers read the job."""
+    if not finals:
+        return {}
+    session.flush()
+    histories: dict[str, list[JobHistory]] = {job.id: [] for job in finals}
+    for row in session.scalars(select(JobHistory).where(JobHistory.job_id.in_(histories))
+                               .order_by(JobHistory.at, JobHistory.id)):
+        histories[row.job_id].append(row)
+    records = {job.id: job_record(job, histories[job.id]) for job in finals}
+    return {job_id: record for job_id, record in records.items()
+            if len(json.dumps(record)) <= max_bytes}
+
+
+def public_view(job: Job, links: MediaLinks, live_progress: dict | None) -> dict:
+    return view_of(job_record(job), links, live_progress)
+
+
+def view_of(record: dict, links: MediaLinks, live_progress: dict | None) -> dict:
+    """GET /jobs/<id>'s answer, from a job's record."""
+    if record["status"] == JobStatus.SUCCEEDED:
+        progress = 1.0
+    elif live_progress:
+        progress = live_progress["progress"]
+    else:
+        progress = 0.0
+    return {
+        "id": record["id"],
+        "status": record["status"],
+        "pipeline": record["pipeline"],
+        "model_id": record["model_id"],
+        "progress": progress,
+        "worker": record["worker"],
+        "attempts": record["attempts"],
+        "created_at": record["created_at"],
+        "started_at": record["started_at"],
+        "finished_at": record["finished_at"],
+        "billable_units": record["billable_units"],
+        "result": render_of(record["pipeline"], record["result"], links),
+        "error": record["error"],
+        "timings": record["timings"],
+        "priority": record["priority"],
+        "ran_on": record["ran_on"],
+        "history": record["history"],
     }
