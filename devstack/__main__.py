@@ -94,6 +94,9 @@ def prepare(env: dict) -> None:
 
 
 def main() -> int:
+    # `kill`, `docker stop`: stop as Ctrl-C does, servers and all (Python's default for
+    # SIGTERM ends at once, leaving PostgreSQL, Redis and anvil running).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     RUN.mkdir(exist_ok=True)
     started = []
     env = {
@@ -132,6 +135,7 @@ def main() -> int:
         honcho = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f",
                                    str(ROOT / "Procfile")], env=python_env(env), cwd=ROOT)
         signal.signal(signal.SIGINT, lambda *_: None)  # honcho hears Ctrl-C and stops all
+        signal.signal(signal.SIGTERM, lambda *_: honcho.terminate())  # and is told of SIGTERM
         return honcho.wait()
     finally:
         for server in reversed(started):
