@@ -21,7 +21,7 @@ from tasks.status import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 # A final event carries the job's record (jobs.job_record) up to this size; a longer one
-# (a long answer) leaves its followers to read the job.
+# (a long answer) leaves its followers to read the job (live.publish_final).
 FINAL_EVENT_MAX_BYTES = 64 * 1024
 
 
@@ -50,8 +50,7 @@ class Journal:
 
         with db.transaction(self.sessions) as session:
             changed = apply_events(session, events, self.media, self.catalog, owe)
-            records = final_records(session, [job for job, status in changes if status in FINAL_STATUSES],
-                                    FINAL_EVENT_MAX_BYTES)
+            records = final_records(session, [job for job, status in changes if status in FINAL_STATUSES])
         made = iter(status for _, status in changes)
         statuses = [next(made) if job is not None else None for job in changed]
         # After the commit: a follower that hears of it reads what was committed, or
@@ -59,7 +58,7 @@ class Journal:
         with self.redis.pipeline(transaction=False) as pipe:
             for job, status in changes:
                 if status in FINAL_STATUSES and job.id in records:
-                    live.publish(pipe, job.id, {"event": status, "job": records[job.id]})
+                    live.publish_final(pipe, job.id, status, records[job.id], FINAL_EVENT_MAX_BYTES)
                 elif status != JobStatus.QUEUED:
                     live.publish(pipe, job.id, {"event": status})
                 if status in FINAL_STATUSES:

@@ -165,8 +165,7 @@ class Settler:
         if view is None:
             self._schedule(debt)  # bounds cannot be checked without the chain's view: later
             return Outcome("no_view", [])
-        owed = Fraction(debt.fee) + ledger.owed_uncharged(session, debt.payee, debt.job_id)
-        params = self._params_at_hand(session, debt, view, owed)
+        params = self._params_at_hand(session, debt, view)
         if params is Refusal.EV_OVER_FEE:
             self._schedule(debt)  # its params kept: the operator's next jobs may make it worth one
             return Outcome("deferred", [])
@@ -190,12 +189,11 @@ class Settler:
                  float(payment.ev))
         return Outcome("issued", [payment])
 
-    def _params_at_hand(self, session, debt: ledger.Debt, view: SenderView,
-                        owed: Fraction) -> TicketParams | Refusal | None:
-        """The debt's params when they are within bounds for a ticket paying for `owed`
-        (what the operator is owed in all, this debt included); EV_OVER_FEE when their only
-        fault is an EV too high for that, and they are kept; else None (refused ones
-        dropped, the refusal logged and counted)."""
+    def _params_at_hand(self, session, debt: ledger.Debt, view: SenderView) -> TicketParams | Refusal | None:
+        """The debt's params when they are within bounds for a ticket paying for all the
+        operator is owed (this debt included); EV_OVER_FEE when their only fault is an EV
+        too high for that, and they are kept; else None (refused ones dropped, the refusal
+        logged and counted)."""
         if debt.params is None:
             return None
         try:
@@ -203,6 +201,7 @@ class Settler:
         except (KeyError, TypeError, ValueError) as exc:
             self._refuse(session, debt, Refusal.MALFORMED.value, str(exc))
             return None
+        owed = Fraction(debt.fee) + ledger.owed_uncharged(session, debt.payee, debt.job_id)
         refusal = check(params, payee=debt.payee, fee=owed, view=view, bounds=self.policy.bounds)
         if refusal is Refusal.EV_OVER_FEE:
             log.info("job %s: %s is owed %.4g wei in all, too little for one ticket of EV %.4g wei:"

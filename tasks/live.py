@@ -14,6 +14,15 @@ def publish(redis, job_id: str, event: dict) -> None:
     redis.publish(job_channel(job_id), json.dumps(event))
 
 
+def publish_final(redis, job_id: str, status: str, record: dict, max_bytes: int) -> None:
+    """A job's final event, carrying its record when the event fits in `max_bytes` (a long
+    answer does not: its followers read the job)."""
+    message = json.dumps({"event": status, "job": record})
+    if len(message) > max_bytes:
+        message = json.dumps({"event": status})
+    redis.publish(job_channel(job_id), message)
+
+
 def record_progress(redis, job_id: str, step: int, total: int,
                     chunks: list[dict] | None = None) -> None:
     """Stores and publishes a step, with the chunks of a streamed answer that came with

@@ -249,10 +249,9 @@ def job_record(job: Job, history: list[JobHistory] | None = None) -> dict:
     }
 
 
-def final_records(session, finals: list[Job], max_bytes: int) -> dict[str, dict]:
+def final_records(session, finals: list[Job]) -> dict[str, dict]:
     """The records of jobs made final in this transaction, by id, their histories read in
-    one SELECT; a record whose JSON passes `max_bytes` (a long answer) is left out, and
-    its followers read the job."""
+    one SELECT."""
     if not finals:
         return {}
     session.flush()
@@ -260,9 +259,7 @@ def final_records(session, finals: list[Job], max_bytes: int) -> dict[str, dict]
     for row in session.scalars(select(JobHistory).where(JobHistory.job_id.in_(histories))
                                .order_by(JobHistory.at, JobHistory.id)):
         histories[row.job_id].append(row)
-    records = {job.id: job_record(job, histories[job.id]) for job in finals}
-    return {job_id: record for job_id, record in records.items()
-            if len(json.dumps(record)) <= max_bytes}
+    return {job.id: job_record(job, histories[job.id]) for job in finals}
 
 
 def public_view(job: Job, links: MediaLinks, live_progress: dict | None) -> dict:
