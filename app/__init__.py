@@ -35,7 +35,8 @@ def create_app(settings: Settings | None = None, testing: bool = False) -> Flask
     app.extensions["redis"] = redis_client(settings.redis_url, settings.redis_max_connections)
     app.extensions["keys"] = KeyCache()
     app.extensions["workers"] = RecentWorkers()
-    app.extensions["hub"] = Hub(app.extensions["redis"], final_among_jobs(app.extensions["db"]))
+    app.extensions["hub"] = Hub(app.extensions["redis"], final_among_jobs(app.extensions["db"]),
+                                watchers=[app.extensions["keys"]])
     app.extensions["celery"] = make_celery(settings.redis_url, catalog, settings.max_job_seconds)
     app.extensions["media"] = MediaStore(settings.media_dir, settings.media_secret)
     app.teardown_appcontext(_close_session)

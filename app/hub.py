@@ -9,8 +9,11 @@ which followed jobs are final, for the events pub/sub lost (Redis restarting, a
 recorder killed between its commit and its publish). A follower hears of its job's end
 either way, within `recheck_seconds` at worst.
 
-The hub starts on the first follow in each process (after gunicorn forked it), on
-threads: under gevent's gunicorn worker those are greenlets."""
+The same connection carries notices for the process's caches (watchers: the API key
+cache hears of revoked keys), so that a cache hit needs no round trip.
+
+The hub starts on the process's first request (after gunicorn forked it), on threads:
+under gevent's gunicorn worker those are greenlets."""
 
 import json
 import logging
@@ -18,7 +21,7 @@ import os
 import queue
 import threading
 import time
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
 from redis import exceptions as redis_errors
 from sqlalchemy import select
@@ -32,6 +35,18 @@ log = logging.getLogger(__name__)
 
 # job ids -> {job id: final status} for those of them that are final in the database
 FinalAmong = Callable[[list[str]], dict[str, str]]
+
+
+class Watcher(Protocol):
+    """A cache kept fresh by notices on its channel."""
+
+    channel: str
+
+    def listening(self, subscribed: bool) -> None:
+        """The hub (re)subscribed to the channel, or lost it (notices missed between)."""
+
+    def heard(self) -> None:
+        """A notice on the channel."""
 
 
 class Follow:
@@ -76,8 +91,9 @@ class Hub:
     """The process's subscriber: follow(job) for each waiting client."""
 
     def __init__(self, redis, final_among: FinalAmong, recheck_seconds: float = 2.0,
-                 subscribe_wait_seconds: float = 5.0):
+                 subscribe_wait_seconds: float = 5.0, watchers: Iterable[Watcher] = ()):
         self.redis, self.final_among = redis, final_among
+        self._watchers = {watcher.channel: watcher for watcher in watchers}
         self.recheck_seconds = recheck_seconds
         self.subscribe_wait_seconds = subscribe_wait_seconds
         self._follows: dict[str, set[Follow]] = {}
@@ -89,7 +105,7 @@ class Hub:
     def follow(self, job_id: str) -> Follow:
         """Follows the job from now on. Call it before enqueueing the job or taking a
         snapshot of it, so that no event falls in between."""
-        self._start()
+        self.start()
         follow = Follow(self, job_id)
         with self._lock:
             self._follows.setdefault(job_id, set()).add(follow)
@@ -114,7 +130,8 @@ class Hub:
 
     # -- the process's threads ----------------------------------------------------------
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Starts this process's listener, once (a forked child starts its own)."""
         if self._pid == os.getpid():
             return
         with self._lock:
@@ -132,6 +149,8 @@ class Hub:
             pubsub = self.redis.pubsub()
             try:
                 pubsub.psubscribe(JOB_CHANNELS)
+                if self._watchers:
+                    pubsub.subscribe(*self._watchers)
                 for message in pubsub.listen():
                     self._on_message(message)
             except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
@@ -140,10 +159,17 @@ class Hub:
                 log.exception("the hub's listener failed; resubscribing")
             finally:
                 self._subscribed.clear()
+                for watcher in self._watchers.values():
+                    watcher.listening(False)
                 pubsub.close()
             time.sleep(0.5)
 
     def _on_message(self, message: dict) -> None:
+        if message["type"] in ("subscribe", "message"):
+            watcher = self._watchers.get(_text(message["channel"]))
+            if watcher is not None:
+                watcher.listening(True) if message["type"] == "subscribe" else watcher.heard()
+            return
         if message["type"] == "psubscribe":
             # Every subscription but the process's first (redis-py reconnecting on its
             # own, or this loop after an error) follows a gap whose events were lost:

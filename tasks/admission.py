@@ -44,8 +44,8 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def measured(redis, pipeline: str, model_id: str) -> dict[str, float]:
-    raw = redis.hgetall(model_stats_key(pipeline, model_id))
+def _measured(raw: dict) -> dict[str, float]:
+    """A model's stats hash, with defaults for what was never measured."""
     stats = {_text(k): float(v) for k, v in raw.items()}
     return {"run": stats.get("run", DEFAULT_RUN_SECONDS),
             "load": stats.get("load", DEFAULT_LOAD_SECONDS)}
@@ -64,10 +64,14 @@ def estimate_wait(redis, workers: list[dict], queue: str, pipeline: str,
     serving = consumers(workers, queue, pipeline, model_id)
     if not serving:
         return math.inf
-    stats = measured(redis, pipeline, model_id)
+    with redis.pipeline(transaction=False) as pipe:  # one round trip: intake's hot path
+        pipe.hgetall(model_stats_key(pipeline, model_id))
+        queues.ask_depth(pipe, queue)
+        raw_stats, *lengths = pipe.execute()
+    stats = _measured(raw_stats)
     per_job = stats["run"] + (stats["load"] if queue == names.cold_queue(pipeline) else 0.0)
     idle = sum(1 for w in serving if not w.get("busy"))
-    ahead = queues.depth(redis, queue)
+    ahead = sum(lengths)
     if ahead < idle:
         return 0.0
     # The jobs ahead that no idle worker takes at once are shared by all consumers, and

@@ -56,6 +56,7 @@ def operator_events(operator_id: int) -> str:
 OPERATOR_EVENTS_PATTERN = "events:operator-*"
 OPERATOR_REFUSALS = "gateway:refusals"  # "<operator id>:<reason>" -> messages refused
 KEYS_GENERATION = "gateway:keys-generation"  # bumped on every revoke: caches forget keys
+KEYS_CHANGED = "gateway:keys-changed"  # a channel: a key revoked (caches forget keys at once)
 OPERATORS_CHANGED = "gateway:operators-changed"  # a channel: an operator made or revoked
 
 

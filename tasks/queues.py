@@ -14,9 +14,15 @@ def priority_keys(queue: str) -> list[str]:
 def depth(redis, queue: str) -> int:
     """Messages waiting in a queue, all priorities together."""
     with redis.pipeline() as pipe:
-        for key in priority_keys(queue):
-            pipe.llen(key)
+        ask_depth(pipe, queue)
         return sum(pipe.execute())
+
+
+def ask_depth(pipe, queue: str) -> None:
+    """Adds to `pipe` the reads whose replies sum to the queue's depth (one per priority
+    step), for a caller that has more to ask in the same round trip."""
+    for key in priority_keys(queue):
+        pipe.llen(key)
 
 
 def move_all(redis, source: str, target: str) -> int:

@@ -1,6 +1,6 @@
 """Bearer API keys, stored as SHA-256 hashes: a leaked table leaks no key. Each gateway
-process keeps the keys it has seen (app/api/keys.py), so that a request costs a Redis
-read, not a database query."""
+process keeps the keys it has seen (app/api/keys.py), so that a request costs no
+database query, and no Redis read while the process hears of revokes."""
 
 import hashlib
 import secrets
@@ -52,6 +52,7 @@ def authenticate(role: str | None = None) -> Key:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise _unauthorized("Invalid bearer token.")
+    ext.hub().start()  # its subscription tells the key cache of revokes (app/api/keys.py)
     found = ext.keys().lookup(ext.redis(), hash_key(key.strip()), _load_key)
     if found is None:
         raise _unauthorized("Invalid bearer token.")

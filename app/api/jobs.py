@@ -8,6 +8,7 @@ from flask import Blueprint, Response, request, stream_with_context
 from app import extensions as ext, metrics
 from app.api.auth import authenticate
 from app.api.errors import ApiError
+from app.api.keys import Key
 from app.journal import Journal
 from app.store import jobs
 from app.store.tables import Job
@@ -19,11 +20,11 @@ bp = Blueprint("jobs", __name__)
 KEEPALIVE_SECONDS = 15.0
 
 
-def owned_job(job_id: str) -> Job:
-    """The job, if the caller's key made it (or the caller is an admin); 404 otherwise,
-    so one key cannot learn that another key's job exists."""
-    key = authenticate()
-    job = ext.session().get(Job, job_id) if len(job_id) <= 36 else None
+def owned_job(job_id: str, key: Key | None = None) -> Job:
+    """The job with its history (one query), if the caller's key made it (or the caller
+    is an admin); 404 otherwise, so one key cannot learn that another key's job exists."""
+    key = key or authenticate()
+    job = jobs.with_history(ext.session(), job_id) if len(job_id) <= 36 else None
     if job is None or (job.api_key_id != key.id and key.role != "admin"):
         raise ApiError(404, "Job not found.")
     return job
@@ -65,11 +66,14 @@ def sse(event: str, data: dict) -> str:
 def events(job_id: str):
     """Server-sent events: the job's state now, then started, progress (step, total,
     fraction) and the final event with the result or the error, then the stream ends."""
-    job = owned_job(job_id)
+    key = authenticate()
     sessions, links = ext.sessions(), ext.media_links(request.host_url)
-    follow = ext.hub().follow(job.id)  # before the snapshot: nothing falls between
-    ext.session().refresh(job)
-    snapshot = job_view(job)
+    follow = ext.hub().follow(job_id)  # before the snapshot: nothing falls between
+    try:
+        snapshot = job_view(owned_job(job_id, key))
+    except Exception:
+        follow.close()
+        raise
     ext.session().close()
 
     def final(event: dict) -> str:

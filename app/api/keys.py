@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from redis import exceptions as redis_errors
 
-from tasks.names import KEYS_GENERATION
+from tasks.names import KEYS_CHANGED, KEYS_GENERATION
 
 
 @dataclass(frozen=True)
@@ -26,27 +26,57 @@ class Key:
 
 
 class KeyCache:
-    """Live keys by hash, in process. A revoke bumps KEYS_GENERATION (keys_changed), and
-    an entry counts only under the generation it was read in; it also lasts at most
-    `ttl_seconds`, for a change made around this code. Unknown keys are not kept: a new
-    key works at once."""
+    """Live keys by hash, in process, each for at most `ttl_seconds`. Unknown keys are not
+    kept: a new key works at once. A revoke (keys_changed) reaches the cache two ways:
+    - while the process's hub listens to KEYS_CHANGED (app/hub.py calls listening() and
+      heard()), its notice empties the cache, and a hit costs nothing;
+    - otherwise each hit reads KEYS_GENERATION, which every revoke bumps, and counts
+      only if it was read under the same generation."""
+
+    channel = KEYS_CHANGED
 
     def __init__(self, ttl_seconds: float = 30.0):
         self.ttl_seconds = ttl_seconds
         self._keys: dict[str, tuple[Key, bytes | None, float]] = {}
+        self._listening = False
+        # Bumped whenever the cache is emptied: a key read from the database before a
+        # revoke's notice is not kept after it.
+        self._epoch = 0
+
+    @property
+    def hears_revokes(self) -> bool:
+        return self._listening
+
+    def listening(self, subscribed: bool) -> None:
+        """The hub (re)subscribed to the channel, or lost it: notices may have been
+        missed in between."""
+        self._listening = subscribed
+        self._forget_all()
+
+    def heard(self) -> None:
+        """A revoke's notice."""
+        self._forget_all()
+
+    def _forget_all(self) -> None:
+        self._epoch += 1
+        self._keys.clear()
 
     def lookup(self, redis, key_hash: str, load) -> Key | None:
+        entry = self._keys.get(key_hash)
+        fresh = entry is not None and entry[2] > time.monotonic()
+        if fresh and self._listening:
+            return entry[0]
         try:
             generation = redis.get(KEYS_GENERATION)
         except redis_errors.RedisError:
             return load(key_hash)  # whether a key was revoked cannot be told: ask
-        entry = self._keys.get(key_hash)
-        if entry is not None and entry[1] == generation and entry[2] > time.monotonic():
+        if fresh and entry[1] == generation:
             return entry[0]
+        epoch = self._epoch
         key = load(key_hash)
         if key is None:
             self._keys.pop(key_hash, None)
-        else:
+        elif epoch == self._epoch:
             self._keys[key_hash] = (key, generation, time.monotonic() + self.ttl_seconds)
         return key
 
@@ -54,3 +84,4 @@ class KeyCache:
 def keys_changed(redis) -> None:
     """Every gateway process forgets the keys it holds (after a revoke is committed)."""
     redis.incr(KEYS_GENERATION)
+    redis.publish(KEYS_CHANGED, "1")

@@ -191,7 +191,7 @@ def create_job(job_id, key, pipeline, model_id, req, uploads, options: JobOption
     """Commits the job queued, with its message in its outbox row and the webhook
     delivery it owes, so that whatever happens after the commit, the controller can
     publish it. (job, its message), or (the twin a request with the same
-    Idempotency-Key committed a moment before, None)."""
+    Idempotency-Key committed a moment before, None). The job is not in the session."""
     job = jobs.new_job(job_id, key.id, pipeline, model_id, req.worker_params(),
                        req.billable_units(uploads), queue)
     job.priority = options.priority
@@ -200,14 +200,12 @@ def create_job(job_id, key, pipeline, model_id, req, uploads, options: JobOption
     job.request_hash = fingerprint
     job.webhook_url = options.webhook_url
     job.webhook_events = options.webhook_events
-    session = ext.session()
-    session.add(job)
     message = jobs.job_message(job, {name: u.data for name, u in uploads.items()},
                                options.deadline, options.time_limit,
                                PRIORITIES[options.priority], ext.settings().gateway_address)
-    jobs.keep_message(job, message)
-    jobs.owe_webhook(job, JobStatus.QUEUED, ext.media_links(request.host_url))
+    session = ext.session()
     try:
+        jobs.insert_new(session, job, message, ext.media_links(request.host_url))
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -220,9 +218,7 @@ def enqueue_or_withdraw(key: Key, job: Job, message) -> None:
         jobs.enqueue(ext.celery(), ext.redis(), message)
     except Exception:
         log.exception("enqueue of job %s failed", job.id)
-        session = ext.session()
-        session.delete(session.merge(job))
-        session.commit()
+        jobs.delete_unqueued(ext.session(), job.id)
         limits.withdraw_job(ext.redis(), key, job.id)
         raise ApiError(503, "The job queue is unavailable; try again.", {"Retry-After": "5"})
 
@@ -233,6 +229,7 @@ def forwarded(job_id, key, pipeline, model_id, req, uploads, options, fingerprin
     _, body = fallback.forward(settings, pipeline, type(req), request, uploads)
     job, _ = create_job(job_id, key, pipeline, model_id, req, uploads, options, fingerprint,
                         queue="fallback")
+    job = ext.session().get(Job, job.id)
     jobs.finish_elsewhere(job, settings.fallback_gateway_url, body)
     ext.session().commit()
     return body

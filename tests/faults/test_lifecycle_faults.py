@@ -92,6 +92,38 @@ def test_a_job_committed_but_never_published_is_published_by_the_sweep(
     assert again.get_json()["id"] == job_id
 
 
+def test_a_job_whose_message_cannot_be_queued_is_taken_back(app, stack, sessions,
+                                                            echo_worker, monkeypatch):
+    """The broker refuses the publish after the job's commit: the client gets a 503 it
+    can retry, and nothing of the job is left (its rows, its place in the key's share)."""
+    from kombu.exceptions import OperationalError
+    from sqlalchemy import func, select
+
+    from app.api.auth import hash_key
+    from app.store import jobs
+    from app.store.tables import ApiKey, Job, JobHistory, JobOutbox
+    from support import make_key
+
+    def refused(celery, message):
+        raise OperationalError("the broker refused the message")
+
+    echo_worker("fault-unqueued")  # admission needs a worker for the model
+    key = make_key(sessions, "unqueued")
+    monkeypatch.setattr(jobs, "send_job", refused)
+    answer = app.test_client().post("/echo", json={"prompt": "never queued"}, headers={
+        "Authorization": f"Bearer {key}", "Prefer": "respond-async"})
+    assert answer.status_code == 503 and answer.headers["Retry-After"]
+    assert answer.get_json()["detail"]["msg"] == "The job queue is unavailable; try again."
+    with sessions() as session:
+        key_id = session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(key)))
+        left = [session.scalar(select(func.count()).select_from(table).join(Job).where(
+            Job.api_key_id == key_id)) for table in (JobHistory, JobOutbox)]
+        made = session.scalar(select(func.count()).select_from(Job).where(
+            Job.api_key_id == key_id))
+    assert made == 0 and left == [0, 0]
+    assert stack.redis.zcard(names.in_flight_key(key_id)) == 0
+
+
 def test_a_message_lost_while_queued_is_published_again(http, gateway, auth, stack,
                                                         echo_worker):
     """A consumer took the job's message and dropped it (a worker killed between taking
