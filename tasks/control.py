@@ -181,6 +181,11 @@ def read(redis, job_id: str) -> Control | None:
     return Control.parse(redis.hgetall(job_control_key(job_id)))
 
 
+def ask(pipe, job_id: str) -> None:
+    """Adds the read of the job's record to `pipe`; Control.parse its reply."""
+    pipe.hgetall(job_control_key(job_id))
+
+
 def state(redis, job_id: str) -> str | None:
     value = redis.hget(job_control_key(job_id), "state")
     return _text(value) if value else None

@@ -28,10 +28,13 @@ class EventSender:
         self.identity = identity
         self.stream = operator_events(identity.operator_id)
 
-    def send(self, kind: str, body: BaseModel | bytes, blobs: tuple[bytes, ...] = ()) -> None:
+    def send(self, kind: str, body: BaseModel | bytes, blobs: tuple[bytes, ...] = (),
+             pipe=None) -> None:
+        """Appends the signed message, at once or in `pipe` (sent by its caller)."""
         raw = body if isinstance(body, bytes) else body.model_dump_json().encode()
         message = envelope.Envelope(self.identity.operator_id, kind, raw, blobs)
-        self.redis.xadd(self.stream, message.fields(self.identity.key))
+        (pipe if pipe is not None else self.redis).xadd(self.stream,
+                                                        message.fields(self.identity.key))
 
-    def job_event(self, event: WorkerEvent) -> None:
-        self.send(envelope.JOB, event, event.blobs())
+    def job_event(self, event: WorkerEvent, pipe=None) -> None:
+        self.send(envelope.JOB, event, event.blobs(), pipe)

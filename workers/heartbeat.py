@@ -28,14 +28,20 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
-    def beat(self) -> None:
+    def beat(self, then=None) -> list:
+        """Writes the description now. `then(pipe)`: commands to send after it in the
+        same round trip (a job's start or end); their replies are returned."""
         with self._lock:
-            if self._stop.is_set():
-                return  # stopped: the key is gone and must stay gone
-            state = dict(self.describe(), id=self.worker_id, at=time.time(),
-                         interval=self.interval)
-            ttl = max(1, int(self.interval * MISSED_BEATS))
-            self.redis.set(self.key, json.dumps(state), ex=ttl)
+            pipe = self.redis.pipeline(transaction=False)
+            if not self._stop.is_set():  # stopped: the key is gone and must stay gone
+                state = dict(self.describe(), id=self.worker_id, at=time.time(),
+                             interval=self.interval)
+                ttl = max(1, int(self.interval * MISSED_BEATS))
+                pipe.set(self.key, json.dumps(state), ex=ttl)
+            beats = len(pipe)
+            if then is not None:
+                then(pipe)
+            return pipe.execute()[beats:] if len(pipe) else []
 
     def start(self) -> None:
         self.beat()

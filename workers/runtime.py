@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from tasks import control, envelope, names
 from tasks.connections import redis_client
-from tasks.control import Claimant
+from tasks.control import Claimant, Control
 from tasks.dispatch import send_job
 from tasks.messages import JobMessage, SlotStarted, WorkerEvent, decode_bytes
 from tasks.pipelines import pipeline_spec
@@ -117,9 +117,21 @@ class Runtime:
             "version": VERSION,
         }
 
-    def _busy(self, job_id: str | None) -> None:
-        """Beats at once when a job starts or ends: admission counts idle workers."""
-        self.current_job = job_id
+    def _busy(self, job: JobMessage) -> Control | None:
+        """Beats at once as a job is taken (the gateway's sweep sees the delivery is
+        held, admission counts idle workers), and reads the job's record in the same
+        round trip."""
+        self.current_job = job.job_id
+        found, = self.heartbeat.beat(then=lambda pipe: control.ask(pipe, job.job_id))
+        return Control.parse(found)
+
+    def _idle(self, outcome: WorkerEvent | None) -> None:
+        """Beats at once as a job ends, and reports its outcome in the same round trip,
+        after the beat: whoever hears of the end finds this worker idle."""
+        self.current_job = None
+        if outcome is not None:
+            self.heartbeat.beat(then=lambda pipe: self.events.job_event(outcome, pipe))
+            return
         try:
             self.heartbeat.beat()
         except redis_lib.RedisError:
@@ -132,9 +144,9 @@ class Runtime:
 
     def run_job(self, raw: dict) -> dict:
         job = JobMessage.model_validate(raw)
-        self._busy(job.job_id)  # at once: the gateway's sweep sees the delivery is held
+        event = None
         try:
-            verdict = self._may_run(job)
+            verdict = self._may_run(job, self._busy(job))
             if verdict is not None:
                 # Canceled, finished, or another delivery's: never run twice.
                 log.info("job %s attempt %d not run: %s", job.job_id, job.attempt, verdict)
@@ -144,15 +156,13 @@ class Runtime:
             return self._decline(job, str(reason))
         finally:
             self.watch.end()
-            self._busy(None)
-        if event is not None:
-            self.report(event)
+            self._idle(event)
         return {"status": event.status if event else "dropped"}
 
-    def _may_run(self, job: JobMessage) -> str | None:
-        """None when this delivery is the job's current attempt, still queued; else why
-        not. The gateway's claim decides in the end: this only saves the work."""
-        found = control.read(self.redis, job.job_id)
+    def _may_run(self, job: JobMessage, found: Control | None) -> str | None:
+        """None when this delivery is the job's current attempt (`found`: its record),
+        still queued; else why not. The gateway's claim decides in the end: this only
+        saves the work."""
         if found is None:
             return "unknown"
         if found.attempt != job.attempt:
