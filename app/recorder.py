@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -186,23 +187,32 @@ class Recorder:
 
     def _arbitrate_all(self, entries: list[tuple[str, str, dict]]) -> tuple[list, list]:
         """Checks each message on its own: (the job events that await the arbiter and
-        the journal, the messages done with). A start is claimed here, at once."""
-        arbitrated, done = [], []
+        the journal, the messages done with). The starts among them are claimed here,
+        together in one round trip, before any message that reads claims (a progress
+        event, a requeue, a slot's restart: a streamed answer's chunks are believed only
+        from its claimant) and at the end."""
+        arbitrated, done, starts = [], [], []
+
+        def claim_starts() -> None:
+            verdicts = control.run_all(self.redis, [arbitrated[i][3].call for i in starts])
+            for i, verdict in zip(starts, verdicts):
+                arbitrated[i] = (*arbitrated[i][:4], verdict)
+            starts.clear()
+
         for stream, entry_id, fields in entries:
             try:
-                change = self._arbitrate(stream, fields)
-                # A start is claimed at once: a progress event later in this batch (a
-                # streamed answer's chunks) is believed only from its claimant.
-                verdict = (change.call.on(self.redis) if change is not None
-                           and change.event.status == JobStatus.STARTED else None)
+                change = self._arbitrate(stream, fields, claim_starts)
             except Exception as exc:
                 if self._failed(stream, entry_id, fields, exc):
                     continue
                 change = None
             if change is None:
                 done.append((stream, entry_id, fields, None))
-            else:
-                arbitrated.append((stream, entry_id, fields, change, verdict))
+                continue
+            if change.event.status == JobStatus.STARTED:
+                starts.append(len(arbitrated))
+            arbitrated.append((stream, entry_id, fields, change, None))
+        claim_starts()
         return arbitrated, done
 
     def _record(self, arbitrated: list, done: list) -> None:
@@ -291,10 +301,12 @@ class Recorder:
             self._check(change.call.on(self.redis))
             self.journal.record(change.event, change.operator_id)
 
-    def _arbitrate(self, stream: str, fields: dict) -> "Change | None":
+    def _arbitrate(self, stream: str, fields: dict,
+                   claims_first: Callable[[], None] = lambda: None) -> "Change | None":
         """Checks one message and applies all of it but a job's new state, which it
         returns for the arbiter to decide and the journal to record; raises like
-        handle."""
+        handle. `claims_first()` makes the claims of starts read before this message,
+        when it reads claims."""
         operator_id = operator_of_stream(stream)
         try:
             message = envelope.Envelope.opened(fields, self.keys.key_for)
@@ -303,8 +315,9 @@ class Recorder:
         if message.operator_id != operator_id:
             raise Refused("wrong_stream", f"signed by operator {message.operator_id}")
         if message.kind == envelope.JOB:
-            return self._job_event(operator_id, self._parse(WorkerEvent, message))
+            return self._job_event(operator_id, self._parse(WorkerEvent, message), claims_first)
         if message.kind == envelope.SLOT:
+            claims_first()
             self._slot_started(operator_id, self._parse(SlotStarted, message))
         elif message.kind == envelope.RECEIPT:
             receipt = self._parse(PaymentReceipt, message)
@@ -324,14 +337,17 @@ class Recorder:
         except (ValidationError, ValueError) as exc:
             raise Refused("malformed", str(exc)[:300]) from None
 
-    def _job_event(self, operator_id: int, event: WorkerEvent) -> "Change | None":
+    def _job_event(self, operator_id: int, event: WorkerEvent,
+                   claims_first: Callable[[], None]) -> "Change | None":
         claimant = Claimant(operator_id, event.worker, event.boot)
         if event.status == PROGRESS:
+            claims_first()
             self._progress(claimant, event)
         elif event.status == JobStatus.STARTED:
             return Change(event, operator_id,
                           control.claim(event.job_id, event.attempt, claimant, time.time()))
         elif event.status == REQUEUED:
+            claims_first()
             if not self.dispatcher.requeue(event.job_id, claimant, event.attempt,
                                            event.error or "requeued", asked_by_claimant=True):
                 raise Refused("not_claimant", f"requeue of job {event.job_id}")
