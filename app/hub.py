@@ -167,8 +167,12 @@ class Hub:
     def _on_message(self, message: dict) -> None:
         if message["type"] in ("subscribe", "message"):
             watcher = self._watchers.get(_text(message["channel"]))
-            if watcher is not None:
-                watcher.listening(True) if message["type"] == "subscribe" else watcher.heard()
+            if watcher is None:
+                return
+            if message["type"] == "subscribe":
+                watcher.listening(True)
+            else:
+                watcher.heard()
             return
         if message["type"] == "psubscribe":
             # Every subscription but the process's first (redis-py reconnecting on its
