@@ -55,7 +55,7 @@ def cancel(job_id: str):
     journal.record(WorkerEvent(job_id=job.id, status=JobStatus.CANCELED, at=time.time(),
                                worker=""))
     metrics.canceled(job)
-    return job_view(ext.session().get(Job, job_id))
+    return job_view(jobs.with_history(ext.session(), job_id))
 
 
 def sse(event: str, data: dict) -> str:
@@ -83,7 +83,7 @@ def events(job_id: str):
             view = jobs.view_of(event["job"], links, None)
         else:
             with sessions() as session:
-                view = jobs.public_view(session.get(Job, job_id), links, None)
+                view = jobs.public_view(jobs.with_history(session, job_id), links, None)
         return sse(view["status"], view)
 
     def stream():

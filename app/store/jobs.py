@@ -65,9 +65,9 @@ def insert_new(session, job: Job, message: JobMessage, links: MediaLinks) -> Non
                       "detail": entry.detail} for entry in job.history])
     session.execute(insert(JobOutbox.__table__),
                     [{"job_id": job.id, "message": message.model_dump()}])
-    delivery = _webhook_delivery(job, job.status, links)
-    if delivery is not None:
-        session.execute(insert(WebhookDelivery.__table__), [delivery])
+    if _wants_webhook(job, job.status):
+        session.execute(insert(WebhookDelivery.__table__),
+                        [_webhook_delivery(job, job.status, links)])
 
 
 def delete_unqueued(session, job_id: str) -> None:
@@ -99,10 +99,8 @@ def _wants_webhook(job: Job, status: str) -> bool:
     return bool(job.webhook_url) and status in (job.webhook_events or [])
 
 
-def _webhook_delivery(job: Job, status: str, links: MediaLinks) -> dict | None:
-    """The columns of the delivery of `status`, if the job asked for it."""
-    if not _wants_webhook(job, status):
-        return None
+def _webhook_delivery(job: Job, status: str, links: MediaLinks) -> dict:
+    """The columns of the delivery of `status` (for a job that asked for it)."""
     return {"job_id": job.id, "api_key_id": job.api_key_id, "url": job.webhook_url,
             "event": status, "payload": {"event": status, "job": public_view(job, links, None)},
             "status": "pending", "attempts": 0, "next_attempt_at": now()}
