@@ -11,7 +11,7 @@ import logging
 from app import metrics
 from app.api.limits import job_ended
 from app.store import db
-from app.store.jobs import apply_events, final_records, owe_webhook
+from app.store.jobs import apply_events, insert_deliveries, job_record, webhook_owed
 from app.store.media import MediaLinks, MediaStore
 from app.store.tables import Job
 from tasks import admission, live
@@ -43,26 +43,28 @@ class Journal:
         the job's status after it, or None when it was already recorded. All or none:
         when it raises, nothing was written."""
         changes: list[tuple[Job, str]] = []  # each change, with the status it made
+        deliveries: list[dict] = []
 
         def owe(job: Job) -> None:
-            owe_webhook(job, job.status, self.links)
+            if (delivery := webhook_owed(job, job.status, self.links)) is not None:
+                deliveries.append(delivery)
             changes.append((job, job.status))
 
         with db.transaction(self.sessions) as session:
             changed = apply_events(session, events, self.media, self.catalog, owe)
-            records = final_records(session, [job for job, status in changes if status in FINAL_STATUSES])
+            insert_deliveries(session, deliveries)
         made = iter(status for _, status in changes)
         statuses = [next(made) if job is not None else None for job in changed]
         # After the commit: a follower that hears of it reads what was committed, or
-        # answers from the record the final event carries.
+        # answers from the record the final event carries (the job as the transaction
+        # left it: a job changes no more once final).
         with self.redis.pipeline(transaction=False) as pipe:
             for job, status in changes:
-                if status in FINAL_STATUSES and job.id in records:
-                    live.publish_final(pipe, job.id, status, records[job.id], FINAL_EVENT_MAX_BYTES)
+                if status in FINAL_STATUSES:
+                    live.publish_final(pipe, job.id, status, job_record(job), FINAL_EVENT_MAX_BYTES)
+                    job_ended(pipe, job.api_key_id, job.id)
                 elif status != JobStatus.QUEUED:
                     live.publish(pipe, job.id, {"event": status})
-                if status in FINAL_STATUSES:
-                    job_ended(pipe, job.api_key_id, job.id)
             pipe.execute()
         finals = [job for job, status in changes if status in FINAL_STATUSES]
         for job in finals:

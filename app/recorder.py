@@ -84,7 +84,10 @@ def operator_of_stream(stream: str) -> int:
 
 class Recorder:
     def __init__(self, settings: Settings, celery, redis=None, sessions=None):
-        self.sessions = sessions or db.make_sessionmaker(settings.database_url)
+        # No pre-ping (a round trip per batch): a batch that meets a connection PostgreSQL
+        # dropped fails, and is tried again on a fresh one (the disconnect invalidates
+        # the pool's older connections).
+        self.sessions = sessions or db.make_sessionmaker(settings.database_url, pre_ping=False)
         self.redis = redis or redis_client(settings.redis_url)
         self.media = MediaStore(settings.media_dir, settings.media_secret)
         links = MediaLinks(settings.public_base_url, self.media, settings.media_url_ttl_seconds)
@@ -99,6 +102,7 @@ class Recorder:
         self._retries: dict[tuple[str, str], tuple[int, float]] = {}  # -> (tries, due)
         self._orphans_checked = 0.0
         self.linger_ms = settings.recorder_linger_ms
+        self.batch = BATCH  # messages read at most in one go
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -124,7 +128,7 @@ class Recorder:
             return False
         entries = self._read(streams, BLOCK_MS)
         arbitrated, done = self._arbitrate_all(entries)
-        if self.linger_ms and len(entries) < BATCH and self._awaiting_final(arbitrated):
+        if self.linger_ms and len(entries) < self.batch and self._awaiting_final(arbitrated):
             more, more_done = self._arbitrate_all(self._read(streams, self.linger_ms))
             arbitrated, done = arbitrated + more, done + more_done
         self._record(arbitrated, done)
@@ -132,7 +136,7 @@ class Recorder:
 
     def _read(self, streams: list[str], block_ms: int) -> list[tuple[str, str, dict]]:
         read = self.redis.xreadgroup(GROUP, self.consumer, {s: ">" for s in streams},
-                                     count=BATCH, block=block_ms)
+                                     count=self.batch, block=block_ms)
         return [(stream, entry_id, fields) for stream, entries in self._entries(read)
                 for entry_id, fields in entries]
 
@@ -167,7 +171,7 @@ class Recorder:
         """Messages a dead recorder left pending: this one takes them."""
         for stream in streams:
             _, claimed, *_ = self.redis.xautoclaim(stream, GROUP, self.consumer,
-                                                   min_idle_time=ORPHANED_MS, count=BATCH)
+                                                   min_idle_time=ORPHANED_MS, count=self.batch)
             self._apply([(stream, _text(entry_id), fields) for entry_id, fields in claimed
                          if fields is not None])
 

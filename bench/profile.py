@@ -9,8 +9,10 @@ on real data, one after the other, as the job flows:
             without gunicorn's HTTP parsing);
   worker    Runtime.run_job on the N messages the gateway queued (the slot's code,
             without Celery's own per-task work);
-  recorder  the recorder (app/recorder.py) on the events the worker wrote to its
-            operator's stream, read in batches as the running recorder reads them.
+  recorder-one  the recorder (app/recorder.py) on half of the events the worker wrote to
+            its operator's stream, two at a time: each job's start and end in a transaction
+            of their own, as at low load;
+  recorder  the other half, read in batches as the busy recorder reads them.
 Prints the top functions by own time and by cumulative time, and writes
 bench/results/profile-<part>.txt. Not part of make bench."""
 
@@ -79,7 +81,7 @@ def main(argv=None) -> int:
         s.fake_heartbeat("bench-nobody", [("echo", "echo")])
         os.environ.update(s.env)
         from app import create_app
-        from app.recorder import Recorder, make_recorder_celery
+        from app.recorder import BATCH, Recorder, make_recorder_celery
         from app.settings import Settings
         from tasks import names
         from tasks.celery_app import make_celery
@@ -117,13 +119,20 @@ def main(argv=None) -> int:
         recorder = Recorder(gateway_settings, make_recorder_celery(gateway_settings))
         stream = names.operator_events(s.stack.operator_id)
 
-        def record():
-            events = s.redis.xlen(stream)
-            while s.redis.xlen(stream):
-                recorder.step()
-            return events
+        def record(batch: int, jobs: int | None = None):
+            """Records `jobs` jobs' start and end (None: all that is left), reading up to
+            `batch` messages at once."""
+            def run():
+                recorder.batch = batch
+                before = s.redis.xlen(stream)
+                left = 0 if jobs is None else before - 2 * jobs
+                while s.redis.xlen(stream) > left:
+                    recorder.step()
+                return before - left
+            return run
 
-        profiled("recorder", record, args.top, out_dir)
+        profiled("recorder-one", record(2, len(messages) // 2), args.top, out_dir)
+        profiled("recorder", record(BATCH), args.top, out_dir)
     return 0
 
 

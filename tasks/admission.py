@@ -15,29 +15,31 @@ SMOOTHING = 0.2  # weight of the newest measure in the moving average
 STATS_TTL_SECONDS = 7 * 24 * 3600
 
 
+# KEYS: each sample's stats hash; ARGV: SMOOTHING, STATS_TTL_SECONDS, then each sample's
+# field and seconds. Folded in Redis, in one round trip, so that two recorders folding
+# the same model's samples lose neither.
+_OBSERVE = """
+local weight = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local field, seconds = ARGV[2 * i + 1], tonumber(ARGV[2 * i + 2])
+  local old = tonumber(redis.call('HGET', key, field))
+  local new = seconds
+  if old then new = (1 - weight) * old + weight * seconds end
+  redis.call('HSET', key, field, string.format('%.17g', new))
+  redis.call('EXPIRE', key, ARGV[2])
+end
+"""
+
+
 def observe(redis, samples: list[tuple[str, str, str, float]]) -> None:
     """Folds measured times, in order, into their models' moving averages: each
-    sample is (pipeline, model_id, "run" or "load", seconds). Two round trips however
+    sample is (pipeline, model_id, "run" or "load", seconds). One round trip however
     many there are (the recorder folds a batch of jobs at once)."""
-    keys = list(dict.fromkeys(model_stats_key(p, m) for p, m, _, _ in samples))
-    if not keys:
+    if not samples:
         return
-    with redis.pipeline(transaction=False) as pipe:
-        for key in keys:
-            pipe.hgetall(key)
-        found = pipe.execute()
-    averages = {key: {_text(f): float(v) for f, v in raw.items()} for key, raw in zip(keys, found)}
-    folded: dict[str, dict[str, float]] = {}
-    for pipeline, model_id, field, seconds in samples:
-        key = model_stats_key(pipeline, model_id)
-        old = averages[key].get(field)
-        new = seconds if old is None else (1 - SMOOTHING) * old + SMOOTHING * seconds
-        averages[key][field] = folded.setdefault(key, {})[field] = new
-    with redis.pipeline(transaction=False) as pipe:
-        for key, fields in folded.items():
-            pipe.hset(key, mapping=fields)
-            pipe.expire(key, STATS_TTL_SECONDS)
-        pipe.execute()
+    keys = [model_stats_key(pipeline, model_id) for pipeline, model_id, _, _ in samples]
+    argv = [arg for _, _, field, seconds in samples for arg in (field, repr(float(seconds)))]
+    redis.eval(_OBSERVE, len(keys), *keys, repr(SMOOTHING), STATS_TTL_SECONDS, *argv)
 
 
 def _text(value) -> str:

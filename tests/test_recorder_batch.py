@@ -8,6 +8,7 @@ import os
 import threading
 import time
 import uuid
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -69,8 +70,9 @@ def queued_job(sessions, stack, api_key, webhook_url=None) -> str:
 
 
 def event(job_id: str, status: str, **fields) -> WorkerEvent:
-    return WorkerEvent(job_id=job_id, status=status, at=time.time(), worker=WORKER,
-                       boot="b1", attempt=1, started_at=time.time(), **fields)
+    return WorkerEvent(**{"job_id": job_id, "status": status, "at": time.time(),
+                          "worker": WORKER, "boot": "b1", "attempt": 1,
+                          "started_at": time.time(), **fields})
 
 
 def signed(stack, e: WorkerEvent) -> dict:
@@ -140,6 +142,46 @@ def test_a_batch_is_recorded_in_one_transaction_each_event_as_it_left_the_job(
         [("started", "started"), ("succeeded", "succeeded")]
     assert [[h["status"] for h in d.payload["job"]["history"]] for d in sent] == \
         [["queued", "started"], ["queued", "started", "succeeded"]]
+
+
+def test_a_final_event_carries_the_job_as_its_transaction_committed_it(
+        stack, gateway, sessions, api_key):
+    """What a stream's end and a synchronous answer show without reading the job: the
+    row as committed, with the history rows it had and those its batch added, in time
+    order, also when the worker's clock runs behind the gateway's."""
+    job_id = queued_job(sessions, stack, api_key)
+    behind = time.time() - 60
+    with stack.redis.pubsub() as pubsub:
+        pubsub.subscribe(names.job_channel(job_id))
+        assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+        send_at_once(stack, [event(job_id, "started", at=behind, started_at=behind),
+                             event(job_id, "succeeded", started_at=behind,
+                                   outputs=[Output.from_answer({"a": 1}, 0)])])
+        final = final_event(pubsub)
+    with sessions() as session:
+        committed = jobs.job_record(jobs.with_history(session, job_id))
+    assert [h["status"] for h in committed["history"]] == ["started", "queued", "succeeded"]
+    assert instants(final["job"]) == instants(committed)
+
+
+def final_event(pubsub) -> dict:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=deadline - time.monotonic())
+        if message and message["type"] == "message":
+            found = json.loads(message["data"])
+            if found["event"] in ("succeeded", "failed", "canceled"):
+                return found
+    raise AssertionError("no final event within 30 s")
+
+
+def instants(record: dict) -> dict:
+    """A job's record with its times as instants (a row read back may name another
+    time zone than the one it was written in)."""
+    def at(value):
+        return datetime.fromisoformat(value) if value else value
+    return {**record, **{k: at(record[k]) for k in ("created_at", "started_at", "finished_at")},
+            "history": [{**h, "at": at(h["at"])} for h in record["history"]]}
 
 
 def test_a_jobs_end_right_after_its_start_is_recorded_with_it(stack, gateway, sessions,

@@ -7,8 +7,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
 
-def make_sessionmaker(url: str) -> sessionmaker:
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+def make_sessionmaker(url: str, pre_ping: bool = True) -> sessionmaker:
+    """`pre_ping`: each checkout first asks PostgreSQL whether the connection still
+    works (a round trip), so that the first query after a restart does not fail."""
+    engine = create_engine(url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=20,
                            pool_timeout=5)
     return sessionmaker(engine, expire_on_commit=False)
 

@@ -3,13 +3,16 @@
 Every transition is idempotent: an event for a job already final is ignored, so a job
 re-run after a crash, or an event delivered twice, never changes an outcome twice."""
 
+import bisect
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import joinedload, object_session
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, array_agg
+from sqlalchemy.orm import joinedload
 
 from app.store import ledger
 from app.store.media import MediaLinks, MediaStore
@@ -65,9 +68,8 @@ def insert_new(session, job: Job, message: JobMessage, links: MediaLinks) -> Non
                       "detail": entry.detail} for entry in job.history])
     session.execute(insert(JobOutbox.__table__),
                     [{"job_id": job.id, "message": message.model_dump()}])
-    if _wants_webhook(job, job.status):
-        session.execute(insert(WebhookDelivery.__table__),
-                        [_webhook_delivery(job, job.status, links)])
+    if (delivery := webhook_owed(job, job.status, links)) is not None:
+        insert_deliveries(session, [delivery])
 
 
 def delete_unqueued(session, job_id: str) -> None:
@@ -81,29 +83,20 @@ def kept_message(session, job_id: str) -> JobMessage | None:
     return JobMessage.model_validate(row.message) if row is not None else None
 
 
-def owe_webhook(job: Job, status: str, links: MediaLinks) -> None:
-    """A webhook delivery, in the transaction that records the state change, when the
-    job asked for this event: a crash after the commit loses none (app/webhooks.py
-    delivers them)."""
-    if not _wants_webhook(job, status):
-        return
-    session = object_session(job)
-    # The payload's history must hold the rows this transaction added: a batch of events
-    # is applied without autoflush, to a job whose history may be loaded.
-    session.flush()
-    session.expire(job, ["history"])
-    session.add(WebhookDelivery(**_webhook_delivery(job, status, links)))
-
-
-def _wants_webhook(job: Job, status: str) -> bool:
-    return bool(job.webhook_url) and status in (job.webhook_events or [])
-
-
-def _webhook_delivery(job: Job, status: str, links: MediaLinks) -> dict:
-    """The columns of the delivery of `status` (for a job that asked for it)."""
+def webhook_owed(job: Job, status: str, links: MediaLinks) -> dict | None:
+    """The columns of the webhook delivery of `status`, when the job asked for this
+    event: written in the transaction that records the state change, so that a crash
+    after the commit loses none (app/webhooks.py delivers them)."""
+    if not (job.webhook_url and status in (job.webhook_events or [])):
+        return None
     return {"job_id": job.id, "api_key_id": job.api_key_id, "url": job.webhook_url,
             "event": status, "payload": {"event": status, "job": public_view(job, links, None)},
             "status": "pending", "attempts": 0, "next_attempt_at": now()}
+
+
+def insert_deliveries(session, deliveries: list[dict]) -> None:
+    if deliveries:
+        session.execute(insert(WebhookDelivery.__table__), deliveries)
 
 
 def enqueue(celery, redis, message: JobMessage) -> None:
@@ -113,9 +106,10 @@ def enqueue(celery, redis, message: JobMessage) -> None:
 
 
 def _history(job: Job, status: str, at: datetime, detail: dict | None) -> None:
-    """Adds a row to a stored job's history without loading the rows it has (a SELECT
-    per event otherwise, in the recorder's hot path)."""
-    object_session(job).add(JobHistory(job_id=job.id, status=status, at=at, detail=detail))
+    """Adds a row to a job's history, kept in the order its record shows (by time, then
+    as added)."""
+    bisect.insort(job.history, JobHistory(job_id=job.id, status=status, at=at, detail=detail),
+                  key=lambda entry: entry.at)
 
 
 def apply_event(session, event: WorkerEvent, media: MediaStore,
@@ -126,24 +120,54 @@ def apply_event(session, event: WorkerEvent, media: MediaStore,
 
 def apply_events(session, events: list[tuple[WorkerEvent, int | None]], media: MediaStore,
                  catalog: Catalog | None = None, on_change=None) -> list[Job | None]:
-    """Applies events the arbiter accepted, in order, under row locks taken by one
-    SELECT (in id order, so that two recorders cannot deadlock), and written by one flush
-    at commit. For each event: the job when its state changed, else None (it was already
-    final: a repeat). `on_change(job)` runs after each change, while the job is as that
-    event left it. A success owes its fee (priced from `catalog`) to its operator, in the
-    same transaction (app/store/ledger.py)."""
+    """Applies events the arbiter accepted, in order, to the jobs as one SELECT locked
+    and read them (in id order, so that two recorders cannot deadlock), and writes what
+    changed in a few statements: this is the recorder's hot path, where the ORM's unit of
+    work cost most of its time. For each event: the job when its state changed, else
+    None (it was already final: a repeat). The jobs returned are the rows as this
+    transaction leaves them, histories included, outside the session. `on_change(job)`
+    runs after each change, while the job is as that event left it. A success owes its
+    fee (priced from `catalog`) to its operator, in the same transaction
+    (app/store/ledger.py)."""
     jobs = lock_jobs(session, [event.job_id for event, _ in events])
     changed = []
-    with session.no_autoflush:
-        for event, operator_id in events:
-            job = _apply(session, jobs.get(event.job_id), event, media, operator_id, catalog)
-            if job is not None and on_change is not None:
-                on_change(job)
-            changed.append(job)
-    finals = {job.id for job in changed if job is not None and job.status in FINAL_STATUSES}
-    if finals:  # nothing will publish or requeue them again
-        session.execute(delete(JobOutbox).where(JobOutbox.job_id.in_(finals)))
+    for event, operator_id in events:
+        job = _apply(session, jobs.get(event.job_id), event, media, operator_id, catalog)
+        if job is not None and on_change is not None:
+            on_change(job)
+        changed.append(job)
+    _write(session, list({job.id: job for job in changed if job is not None}.values()))
     return changed
+
+
+# Core statements on the tables (no ORM entity in them: the ORM's statement path costs
+# this hot path more than the query).
+_JOBS, _HISTORY, _OUTBOX = Job.__table__, JobHistory.__table__, JobOutbox.__table__
+# What an event may change of a job's row (_apply); the rest is the gateway's.
+_CHANGING = ("status", "worker", "operator_id", "attempts", "started_at", "finished_at",
+             "result", "billable_units", "error", "error_status", "timings")
+# A JSON column's None is written as SQL NULL (the JSON type would write JSON's null).
+_UPDATE_JOB = (update(_JOBS).where(_JOBS.c.id == bindparam("job_id"))
+               .values({name: bindparam(name, type_=JSONB(none_as_null=True))
+                        if name in ("result", "timings") else bindparam(name)
+                        for name in _CHANGING}))
+
+
+def _write(session, jobs: Iterable[Job]) -> None:
+    """The changed jobs' rows, their new history rows, and the end of the outbox rows of
+    those now final."""
+    rows = [{"job_id": job.id, **{name: getattr(job, name) for name in _CHANGING}}
+            for job in jobs]
+    if not rows:
+        return
+    session.execute(_UPDATE_JOB, rows)
+    added = [{"job_id": entry.job_id, "status": entry.status, "at": entry.at,
+              "detail": entry.detail} for job in jobs for entry in job.history if entry.id is None]
+    if added:
+        session.execute(insert(_HISTORY), added)
+    finals = [row["job_id"] for row in rows if row["status"] in FINAL_STATUSES]
+    if finals:  # nothing will publish or requeue them again
+        session.execute(delete(_OUTBOX).where(_OUTBOX.c.job_id.in_(finals)))
 
 
 def with_history(session, job_id: str) -> Job | None:
@@ -152,10 +176,30 @@ def with_history(session, job_id: str) -> Job | None:
                            .options(joinedload(Job.history))).unique().first()
 
 
+def _history_of(column: str):
+    """An array of the job's history rows' `column`, in their record's order."""
+    rows = _HISTORY.c
+    return (select(array_agg(aggregate_order_by(rows[column], rows.at, rows.id)))
+            .where(rows.job_id == _JOBS.c.id).scalar_subquery().label(f"history_{column}"))
+
+
+_LOCK_JOBS = (select(_JOBS, _history_of("id"), _history_of("status"), _history_of("at"))
+              .where(_JOBS.c.id.in_(bindparam("ids", expanding=True)))
+              .order_by(_JOBS.c.id).with_for_update(of=_JOBS))
+
+
 def lock_jobs(session, job_ids: list[str]) -> dict[str, Job]:
-    query = (select(Job).where(Job.id.in_(sorted(set(job_ids)))).order_by(Job.id)
-             .with_for_update())
-    return {job.id: job for job in session.scalars(query)}
+    """The jobs, locked until commit, read with their histories in one query, as Job
+    objects outside the session (apply_events writes what it changes of them)."""
+    found = {}
+    for row in session.execute(_LOCK_JOBS, {"ids": sorted(set(job_ids))}).mappings():
+        job = Job(**{column.key: row[column.key] for column in _JOBS.columns})
+        job.history = [JobHistory(id=entry_id, job_id=job.id, status=status, at=at)
+                       for entry_id, status, at in zip(row["history_id"] or [],
+                                                       row["history_status"] or [],
+                                                       row["history_at"] or [])]
+        found[job.id] = job
+    return found
 
 
 def _apply(session, job: Job | None, event: WorkerEvent, media: MediaStore,
@@ -280,19 +324,6 @@ def job_record(job: Job, history: list[JobHistory] | None = None) -> dict:
         "history": [{"status": e.status, "at": iso(e.at)}
                     for e in (job.history if history is None else history)],
     }
-
-
-def final_records(session, finals: list[Job]) -> dict[str, dict]:
-    """The records of jobs made final in this transaction, by id, their histories read in
-    one SELECT."""
-    if not finals:
-        return {}
-    session.flush()
-    histories: dict[str, list[JobHistory]] = {job.id: [] for job in finals}
-    for row in session.scalars(select(JobHistory).where(JobHistory.job_id.in_(histories))
-                               .order_by(JobHistory.at, JobHistory.id)):
-        histories[row.job_id].append(row)
-    return {job.id: job_record(job, histories[job.id]) for job in finals}
 
 
 def public_view(job: Job, links: MediaLinks, live_progress: dict | None) -> dict:
