@@ -7,7 +7,6 @@ import bisect
 import json
 import time
 import uuid
-from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, bindparam, delete, insert, select, update
@@ -177,14 +176,11 @@ _INSERT_NEW = _insert_new_statement()
 # What an event may change of a job's row (_apply); the rest is the gateway's.
 _CHANGING = ("status", "worker", "operator_id", "attempts", "started_at", "finished_at",
              "result", "billable_units", "error", "error_status", "timings")
-# A JSON column's None is written as SQL NULL (the JSON type would write JSON's null).
 _UPDATE_JOB = (update(_JOBS).where(_JOBS.c.id == bindparam("job_id"))
-               .values({name: bindparam(name, type_=JSONB(none_as_null=True))
-                        if name in ("result", "timings") else bindparam(name)
-                        for name in _CHANGING}))
+               .values({name: _typed(name, _JOBS.c[name]) for name in _CHANGING}))
 
 
-def _write(session, jobs: Iterable[Job]) -> None:
+def _write(session, jobs: list[Job]) -> None:
     """The changed jobs' rows, their new history rows, and the end of the outbox rows of
     those now final."""
     rows = [{"job_id": job.id, **{name: getattr(job, name) for name in _CHANGING}}
