@@ -139,6 +139,36 @@ def test_a_stream_whose_final_event_was_lost_still_ends_from_the_database(
             assert [name for name, _ in events] == ["canceled"]
 
 
+def test_a_stream_opened_between_a_commit_and_its_publish_tells_the_state_once(
+        stack, sessions, auth, waiting_gateway, echo_worker):
+    """The recorder commits a job's start, then publishes it: a stream opened in
+    between reads the start in its snapshot and hears it again; it tells it once, and
+    what follows as it comes."""
+    from app.store.tables import Job
+
+    gateway, _ = waiting_gateway
+    echo_worker("waiting-once")
+    set_consuming(stack, "waiting-once", QUEUE, False)
+    channel = names.job_channel
+    with requests.Session() as http:
+        job_id = submit_echo(http, gateway, auth)
+        with sessions.begin() as session:  # the recorder's commit of the start
+            session.execute(update(Job).where(Job.id == job_id).values(status="started"))
+        with http.get(f"{gateway}/jobs/{job_id}/events", headers=auth, stream=True,
+                      timeout=60) as response:
+            events = sse_events(response)
+            assert next(events)[0] == "started"
+            # ... its publish, a step, then the job's end (what a cancel records).
+            stack.redis.publish(channel(job_id), json.dumps({"event": "started"}))
+            stack.redis.publish(channel(job_id), json.dumps(
+                {"event": "progress", "step": 1, "total": 2, "progress": 0.5}))
+            assert control.cancel(stack.redis, job_id)[0]
+            with sessions.begin() as session:
+                session.execute(update(Job).where(Job.id == job_id).values(status="canceled"))
+            stack.redis.publish(channel(job_id), json.dumps({"event": "canceled"}))
+            assert [name for name, _ in events] == ["progress", "canceled"]
+
+
 def test_followers_answer_from_the_record_the_final_event_carries(
         stack, sessions, auth, waiting_gateway, echo_worker):
     """The recorder's final event carries the job's record (app/store/jobs.py job_record):

@@ -14,7 +14,7 @@ from app.store import jobs
 from app.store.tables import Job
 from tasks import control, live
 from tasks.messages import WorkerEvent
-from tasks.status import FINAL_STATUSES, JobStatus
+from tasks.status import FINAL_STATUSES, PROGRESS, JobStatus
 
 bp = Blueprint("jobs", __name__)
 KEEPALIVE_SECONDS = 15.0
@@ -91,6 +91,9 @@ def events(job_id: str):
             yield sse(snapshot["status"], snapshot)
             if snapshot["status"] in FINAL_STATUSES:
                 return
+            # A stream tells changes of state: the publish of the state the snapshot read
+            # (committed, then published a moment later) is not told again.
+            told = snapshot["status"]
             while True:
                 event = follow.next(KEEPALIVE_SECONDS)
                 if event is None:
@@ -98,7 +101,9 @@ def events(job_id: str):
                 elif live.is_final_event(event):
                     yield final(event)
                     return
-                else:
+                elif event["event"] != told:
+                    if event["event"] != PROGRESS:
+                        told = event["event"]
                     yield sse(event["event"], {k: v for k, v in event.items() if k != "event"})
         finally:
             follow.close()
