@@ -329,8 +329,8 @@ def iso(value: datetime | None) -> str | None:
 def job_record(job: Job, history: list[JobHistory] | None = None) -> dict:
     """What a job's answers and public view are made of, as JSON, its result not rendered
     (media links depend on the host asked). A job's final event carries it, so that its
-    followers answer without reading the job again. `history`: the job's rows, when
-    they were read apart (else job.history)."""
+    followers answer without reading the job again. `history`: the rows to show instead
+    of job.history ([]: a synchronous answer, which shows none, loads none)."""
     return {
         "id": job.id,
         "status": job.status,
