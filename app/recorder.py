@@ -84,10 +84,7 @@ def operator_of_stream(stream: str) -> int:
 
 class Recorder:
     def __init__(self, settings: Settings, celery, redis=None, sessions=None):
-        # No pre-ping (a round trip per batch): a batch that meets a connection PostgreSQL
-        # dropped fails, and is tried again on a fresh one (the disconnect invalidates
-        # the pool's older connections).
-        self.sessions = sessions or db.make_sessionmaker(settings.database_url, pre_ping=False)
+        self.sessions = sessions or db.make_sessionmaker(settings.database_url)
         self.redis = redis or redis_client(settings.redis_url)
         self.media = MediaStore(settings.media_dir, settings.media_secret)
         links = MediaLinks(settings.public_base_url, self.media, settings.media_url_ttl_seconds)

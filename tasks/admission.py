@@ -63,17 +63,35 @@ def estimate_wait(redis, workers: list[dict], queue: str, pipeline: str,
                   model_id: str) -> float:
     """Seconds until a worker would start a job added to `queue` now. Zero while a
     consuming worker is idle and nothing waits before it: capacity is never refused."""
+    if not consumers(workers, queue, pipeline, model_id):
+        return math.inf
+    with redis.pipeline(transaction=False) as pipe:
+        ask_estimates(pipe, pipeline, model_id)
+        return wait_from(pipe.execute(), workers, queue, pipeline, model_id)
+
+
+def ask_estimates(pipe, pipeline: str, model_id: str) -> None:
+    """Adds to `pipe` what estimates the wait of a job of the model in either queue it
+    may take (its model's, its pipeline's cold one), for a caller that has more to ask in
+    the same round trip (intake: the workers' heartbeats, which choose the queue)."""
+    pipe.hgetall(model_stats_key(pipeline, model_id))
+    for queue in (names.model_queue(pipeline, model_id), names.cold_queue(pipeline)):
+        queues.ask_depth(pipe, queue)
+
+
+def wait_from(replies: list, workers: list[dict], queue: str, pipeline: str,
+              model_id: str) -> float:
+    """estimate_wait's answer from the replies to ask_estimates."""
     serving = consumers(workers, queue, pipeline, model_id)
     if not serving:
         return math.inf
-    with redis.pipeline(transaction=False) as pipe:  # one round trip: intake's hot path
-        pipe.hgetall(model_stats_key(pipeline, model_id))
-        queues.ask_depth(pipe, queue)
-        raw_stats, *lengths = pipe.execute()
+    raw_stats, *lengths = replies
+    steps = len(lengths) // 2  # the model's queue's lists, then the cold queue's
+    cold = queue == names.cold_queue(pipeline)
     stats = _measured(raw_stats)
-    per_job = stats["run"] + (stats["load"] if queue == names.cold_queue(pipeline) else 0.0)
+    per_job = stats["run"] + (stats["load"] if cold else 0.0)
     idle = sum(1 for w in serving if not w.get("busy"))
-    ahead = sum(lengths)
+    ahead = sum(lengths[steps:] if cold else lengths[:steps])
     if ahead < idle:
         return 0.0
     # The jobs ahead that no idle worker takes at once are shared by all consumers, and

@@ -10,7 +10,7 @@ from tasks import names
 def live_workers(redis) -> list[dict]:
     """Every worker whose heartbeat has not expired, with the operator it belongs to:
     the key's, whatever the heartbeat says (an operator writes only its own keys)."""
-    return read_workers(redis, worker_keys(redis))
+    return read_workers(redis, worker_keys(redis))[0]
 
 
 def worker_keys(redis) -> list[str]:
@@ -19,16 +19,23 @@ def worker_keys(redis) -> list[str]:
             for key in redis.scan_iter(match=names.WORKER_KEY_PATTERN, count=500)]
 
 
-def read_workers(redis, keys: list[str]) -> list[dict]:
-    """The workers of those heartbeat keys that have not expired: one round trip."""
-    if not keys:
-        return []
+def read_workers(redis, keys: list[str], then=None) -> tuple[list[dict], list]:
+    """The workers of those heartbeat keys that have not expired, with `then(pipe)`'s
+    commands sent in the same round trip: (the workers, the replies to those commands).
+    One round trip, or none when there is nothing to ask."""
+    with redis.pipeline(transaction=False) as pipe:
+        if keys:
+            pipe.mget(keys)
+        if then is not None:
+            then(pipe)
+        replies = pipe.execute() if len(pipe) else []
+    beats = replies.pop(0) if keys else []
     workers = []
-    for key, raw in zip(keys, redis.mget(keys)):
+    for key, raw in zip(keys, beats):
         if raw:
             operator_id, worker_id = names.worker_of_key(key)
             workers.append({**json.loads(raw), "id": worker_id, "operator": operator_id})
-    return workers
+    return workers, replies
 
 
 class RecentWorkers:
@@ -45,13 +52,18 @@ class RecentWorkers:
         self._scanned_at = float("-inf")
 
     def get(self, redis, fresh: bool = False) -> list[dict]:
+        return self.get_with(redis, None, fresh)[0]
+
+    def get_with(self, redis, then, fresh: bool = False) -> tuple[list[dict], list]:
+        """get(), with `then(pipe)`'s commands in the same round trip: (the workers, the
+        replies to those commands)."""
         asked_at = time.monotonic()
         with self._lock:  # one scan at a time; the others take what it found
             stale = asked_at - self._scanned_at > self.max_age_seconds
             if stale or (fresh and self._scanned_at < asked_at):
                 self._keys, self._scanned_at = worker_keys(redis), time.monotonic()
             keys = self._keys
-        return read_workers(redis, keys)
+        return read_workers(redis, keys, then)
 
 
 def serves_warm(worker: dict, pipeline: str, model_id: str) -> bool:

@@ -172,6 +172,25 @@ def test_webhook_is_signed_and_retried(http, gateway, auth, api_key, sessions, s
     assert headers["X-Webhook-Signature"] == f"sha256={mac}"
 
 
+def test_a_webhook_of_the_queued_state_is_owed_in_the_statement_that_makes_the_job(
+        http, gateway, auth, sessions, receiver, echo_worker):
+    from sqlalchemy import select
+
+    from app.store.tables import WebhookDelivery
+
+    echo_worker("sched-queued-hook")
+    job_id = submit_echo(http, gateway, auth, headers={"X-Webhook-Url": receiver,
+                                                       "X-Webhook-Events": "queued"})
+    with sessions() as session:  # there as the 202 is: written with the job
+        owed = session.scalars(select(WebhookDelivery)
+                               .where(WebhookDelivery.job_id == job_id)).all()
+    assert [(d.event, d.url, d.payload["job"]["status"]) for d in owed] == [
+        ("queued", receiver, "queued")]
+    wait_for(lambda: any(json.loads(body)["job"]["id"] == job_id
+                         for _, body in Receiver.received[1:]), timeout=60,
+             what="the queued event's delivery")
+
+
 def test_bad_job_options_are_400(http, gateway, auth):
     for headers in ({"X-Priority": "urgent"}, {"X-Webhook-Url": "ftp://x"},
                     {"X-Deadline-Seconds": "soon"}, {"X-Time-Limit-Seconds": "1e9"},

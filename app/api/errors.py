@@ -56,7 +56,8 @@ def register(app) -> None:
     app.register_error_handler(ValidationFailed, lambda e: unprocessable(e.detail))
     app.register_error_handler(HTTPException, _http_error)
     # A store that is down is a 503 to come back later, answered at once: never a hang
-    # and never a 500. Connections are checked (pool_pre_ping), so recovery is automatic.
+    # and never a 500. Connections are checked as they leave the pool (db.closed_by_server), so
+    # recovery is automatic.
     app.register_error_handler(sqlalchemy.exc.OperationalError, lambda e: _unavailable(
         e, "The database is unavailable; try again shortly."))
     app.register_error_handler(redis.exceptions.ConnectionError, lambda e: _unavailable(

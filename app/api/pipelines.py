@@ -20,9 +20,9 @@ from app.api.errors import ApiError, ValidationFailed
 from app.api.keys import Key
 from app.api.options import PRIORITIES, JobOptions
 from app.hub import Follow
-from app.store import jobs
+from app.store import db, jobs
 from app.store.tables import Job
-from tasks.admission import estimate_wait
+from tasks.admission import ask_estimates, wait_from
 from tasks.logs import bind_job
 from tasks.pipelines import PIPELINES
 from tasks.pipelines.base import Limits, PipelineRequest
@@ -165,16 +165,19 @@ def admit_to_limits(key: Key, job_id: str) -> None:
 def admit(pipeline: str, model_id: str, options: JobOptions) -> str:
     """The queue for the job, when the wait there fits the client's limit; else 503 with
     Retry-After. While a worker that can run it is idle, the wait is zero."""
+    # The estimates of both queues it may take come with the heartbeats that choose one:
+    # one round trip.
+    estimates = lambda pipe: ask_estimates(pipe, pipeline, model_id)  # noqa: E731
     try:
-        workers = ext.workers().get(ext.redis())
+        workers, replies = ext.workers().get_with(ext.redis(), estimates)
         queue = routing.choose_queue(workers, pipeline, model_id)
     except ApiError:  # maybe a worker that beat for the first time a moment ago
-        workers = ext.workers().get(ext.redis(), fresh=True)
+        workers, replies = ext.workers().get_with(ext.redis(), estimates, fresh=True)
         queue = routing.choose_queue(workers, pipeline, model_id)
     settings = ext.settings()
     limit = options.deadline_seconds or settings.admission_max_wait_by_pipeline.get(
         pipeline, settings.admission_max_wait_seconds)
-    wait = estimate_wait(ext.redis(), workers, queue, pipeline, model_id)
+    wait = wait_from(replies, workers, queue, pipeline, model_id)
     log.info("admission %s: estimated wait %.3fs, limit %gs, %d live worker(s)", queue, wait,
              limit, len(workers))
     if wait > limit:
@@ -203,12 +206,10 @@ def create_job(job_id, key, pipeline, model_id, req, uploads, options: JobOption
     message = jobs.job_message(job, {name: u.data for name, u in uploads.items()},
                                options.deadline, options.time_limit,
                                PRIORITIES[options.priority], ext.settings().gateway_address)
-    session = ext.session()
     try:
-        jobs.insert_new(session, job, message, ext.media_links(request.host_url))
-        session.commit()
+        with db.autocommit(ext.sessions()) as connection:
+            jobs.insert_new(connection, job, message, ext.media_links(request.host_url))
     except IntegrityError:
-        session.rollback()
         return idempotent_job(key, options.idempotency_key, fingerprint), None
     return job, message
 

@@ -1,18 +1,34 @@
 """SQLAlchemy engines and sessions; the gateway's request session is app.extensions'."""
 
+import select
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import sessionmaker
 
 
-def make_sessionmaker(url: str, pre_ping: bool = True) -> sessionmaker:
-    """`pre_ping`: each checkout first asks PostgreSQL whether the connection still
-    works (a round trip), so that the first query after a restart does not fail."""
-    engine = create_engine(url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=20,
-                           pool_timeout=5)
+def make_sessionmaker(url: str) -> sessionmaker:
+    """Connections are checked as they leave the pool, without a round trip
+    (closed_by_server), so that the first query after a restart does not fail."""
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_timeout=5)
+    event.listen(engine, "checkout", closed_by_server)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def closed_by_server(dbapi_connection, record, proxy) -> None:
+    """Pool checkout: an idle connection with something to read was closed by
+    PostgreSQL (a restart or a terminated backend sends its notice, then the end of
+    the stream), and the pool replaces it. pool_pre_ping would ask with a round trip, on
+    every request; this asks the socket. A network that drops silently goes unseen here:
+    the first statement's error then invalidates the pool's connections."""
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError) as exc:  # closed already
+        raise DisconnectionError(str(exc)) from exc
+    if readable:
+        raise DisconnectionError("closed by the server")
 
 
 @contextmanager
@@ -20,6 +36,15 @@ def transaction(factory: sessionmaker):
     """A unit of work outside a request (CLI, recorder): commit or roll back."""
     with factory() as s, s.begin():
         yield s
+
+
+@contextmanager
+def autocommit(factory: sessionmaker):
+    """A connection on which each statement is its own transaction (PostgreSQL's implicit
+    one): for a unit of work that is one statement, a round trip where BEGIN, the
+    statement and COMMIT take three."""
+    with factory.kw["bind"].connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"

@@ -53,19 +53,22 @@ def job_message(job: Job, inputs: dict[str, bytes], deadline: float | None,
                       inputs={k: encode_bytes(v) for k, v in inputs.items()}, sender=sender)
 
 
-def insert_new(session, job: Job, message: JobMessage, links: MediaLinks) -> None:
-    """Writes a job new_job made, queued: its row, its first history row and its outbox
-    row (the message, kept until the job is final, so that whatever happens between the
-    commit and the publish, the controller can publish it) in one statement, a round
-    trip (intake's hot path: under gevent each round trip to PostgreSQL costs about as
-    much as building the statement); then the webhook delivery it owes, if any. `job`
-    stays out of the session."""
+def insert_new(connection, job: Job, message: JobMessage, links: MediaLinks) -> None:
+    """Writes a job new_job made, queued: its row, its first history row, its outbox row
+    (the message, kept until the job is final, so that whatever happens between the
+    commit and the publish, the controller can publish it) and the webhook delivery it
+    owes, if any, in one statement. Intake's hot path: on a connection in autocommit
+    (db.autocommit) the statement is its own transaction, one round trip, where under
+    gevent each round trip to PostgreSQL costs about as much as building the statement.
+    `job` stays out of any session."""
     [queued] = job.history
-    session.execute(_INSERT_NEW, {
-        **{f"job_{name}": _or_default(job, name) for name in _NEW_COLUMNS},
-        "history_detail": queued.detail, "outbox_message": message.model_dump()})
-    if (delivery := webhook_owed(job, job.status, links)) is not None:
-        insert_deliveries(session, [delivery])
+    params = {**{f"job_{name}": _or_default(job, name) for name in _NEW_COLUMNS},
+              "history_detail": queued.detail, "outbox_message": message.model_dump()}
+    if (delivery := webhook_owed(job, job.status, links)) is None:
+        connection.execute(_INSERT_NEW, params)
+        return
+    connection.execute(_INSERT_NEW_OWING, {
+        **params, **{f"delivery_{name}": delivery[name] for name in _DELIVERY_COLUMNS}})
 
 
 def delete_unqueued(session, job_id: str) -> None:
@@ -139,10 +142,14 @@ def apply_events(session, events: list[tuple[WorkerEvent, int | None]], media: M
 # Core statements on the tables (no ORM entity in them: the ORM's statement path costs
 # this hot path more than the query).
 _JOBS, _HISTORY, _OUTBOX = Job.__table__, JobHistory.__table__, JobOutbox.__table__
+_DELIVERIES = WebhookDelivery.__table__
 # What intake writes of a new job's row (the rest is NULL or the table's default).
 _NEW_COLUMNS = ("id", "api_key_id", "pipeline", "model_id", "params", "billable_units",
                 "queue", "status", "attempts", "created_at", "priority", "deadline",
                 "idempotency_key", "request_hash", "webhook_url", "webhook_events")
+# What webhook_owed says of a delivery.
+_DELIVERY_COLUMNS = ("job_id", "api_key_id", "url", "event", "payload", "status", "attempts",
+                     "next_attempt_at")
 
 
 def _typed(name: str, column):
@@ -157,9 +164,10 @@ def _or_default(job: Job, name: str):
     return default.arg if value is None and default is not None else value
 
 
-def _insert_new_statement():
-    """The job's row, then its first history row and its outbox row made from it, in
-    one statement (the foreign keys are checked at its end)."""
+def _insert_new_statement(owing: bool = False):
+    """The job's row, then its first history row and its outbox row made from it, and
+    (`owing`) its webhook delivery, in one statement (the foreign keys are checked at its
+    end)."""
     job = (insert(_JOBS).values({name: _typed(f"job_{name}", _JOBS.c[name])
                                  for name in _NEW_COLUMNS})
            .returning(_JOBS.c.id, _JOBS.c.status, _JOBS.c.created_at).cte("new_job"))
@@ -167,12 +175,17 @@ def _insert_new_statement():
         ["job_id", "status", "at", "detail"],
         select(job.c.id, job.c.status, job.c.created_at,
                _typed("history_detail", _HISTORY.c.detail))).cte("new_history"))
-    return (insert(_OUTBOX).from_select(
+    statement = (insert(_OUTBOX).from_select(
         ["job_id", "message"], select(job.c.id, _typed("outbox_message", _OUTBOX.c.message)))
         .add_cte(history))
+    if owing:
+        delivery = insert(_DELIVERIES).values({
+            name: _typed(f"delivery_{name}", _DELIVERIES.c[name]) for name in _DELIVERY_COLUMNS})
+        statement = statement.add_cte(delivery.cte("new_delivery"))
+    return statement
 
 
-_INSERT_NEW = _insert_new_statement()
+_INSERT_NEW, _INSERT_NEW_OWING = _insert_new_statement(), _insert_new_statement(owing=True)
 # What an event may change of a job's row (_apply); the rest is the gateway's.
 _CHANGING = ("status", "worker", "operator_id", "attempts", "started_at", "finished_at",
              "result", "billable_units", "error", "error_status", "timings")
