@@ -55,12 +55,17 @@ return 'ok'
 """
 
 
-def admit_job(redis, key: Key, job_id: str, fair_share: int) -> None:
-    """Counts the job against the key's daily quota and its fair share of jobs in
-    flight, atomically; a 429 with Retry-After when either is used up."""
+def ask_admit_job(pipe, key: Key, job_id: str, fair_share: int) -> None:
+    """Adds to `pipe` the count of the job against the key's daily quota and its fair
+    share of jobs in flight, made atomically (one script) only when neither is used up;
+    admitted() reads its reply."""
     quota = key.daily_job_quota if key.daily_job_quota is not None else -1
-    verdict = redis.eval(_ADMIT, 2, _today_key(key), in_flight_key(key.id), quota, fair_share,
-                         job_id, time.time(), 2 * 24 * 3600)
+    pipe.eval(_ADMIT, 2, _today_key(key), in_flight_key(key.id), quota, fair_share, job_id,
+              time.time(), 2 * 24 * 3600)
+
+
+def admitted(key: Key, verdict) -> None:
+    """Nothing when ask_admit_job counted the job; else a 429 with Retry-After."""
     verdict = verdict.decode() if isinstance(verdict, bytes) else verdict
     if verdict == "quota":
         raise ApiError(429, f"Daily quota of {key.daily_job_quota} jobs reached.",
@@ -81,7 +86,7 @@ def job_ended(redis, api_key_id: int, job_id: str) -> None:
 
 
 def withdraw_job(redis, key: Key, job_id: str) -> None:
-    """The job admit_job counted was not made after all (a twin request made it first,
+    """The job ask_admit_job counted was not made after all (a twin request made it first,
     or it could not be recorded or queued)."""
     with redis.pipeline() as pipe:
         if key.daily_job_quota is not None:

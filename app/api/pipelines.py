@@ -96,9 +96,9 @@ def submit(key: Key, pipeline: str, req: PipelineRequest, uploads: dict[str, Upl
         if earlier is not None:
             return answer(earlier, options)
     job_id = str(uuid.uuid4())
-    admit_to_limits(key, job_id)
+    workers, estimates = admit_to_limits(key, job_id, pipeline, model_id)
     try:
-        queue = admit(pipeline, model_id, options)
+        queue = admit(workers, estimates, pipeline, model_id, options)
     except ApiError as refused:
         metrics.admission_rejected("capacity", pipeline)
         if refused.status != 503 or options.respond_async or not fallback.enabled(settings):
@@ -152,32 +152,38 @@ def idempotent_job(key: Key, idempotency_key: str, fingerprint: str) -> Job | No
     return job
 
 
-def admit_to_limits(key: Key, job_id: str) -> None:
+def admit_to_limits(key: Key, job_id: str, pipeline: str, model_id: str):
     """The key's daily quota, and its fair share of jobs in flight (one key cannot fill
-    the queues), checked and counted at once: a 429 past either."""
+    the queues), checked and counted at once: a 429 past either. What admit() decides
+    from comes in the same round trip: the workers' heartbeats, and the estimates of
+    both queues the job may take. (the workers, the estimates' replies)"""
+    def ask(pipe):
+        limits.ask_admit_job(pipe, key, job_id, ext.settings().max_active_jobs_per_key)
+        ask_estimates(pipe, pipeline, model_id)
+
+    workers, (verdict, *estimates) = ext.workers().get_with(ext.redis(), ask)
     try:
-        limits.admit_job(ext.redis(), key, job_id, ext.settings().max_active_jobs_per_key)
+        limits.admitted(key, verdict)
     except limits.FairShareUsed:
         metrics.admission_rejected("fair_share")
         raise
+    return workers, estimates
 
 
-def admit(pipeline: str, model_id: str, options: JobOptions) -> str:
+def admit(workers: list[dict], estimates: list, pipeline: str, model_id: str,
+          options: JobOptions) -> str:
     """The queue for the job, when the wait there fits the client's limit; else 503 with
     Retry-After. While a worker that can run it is idle, the wait is zero."""
-    # The estimates of both queues it may take come with the heartbeats that choose one:
-    # one round trip.
-    estimates = lambda pipe: ask_estimates(pipe, pipeline, model_id)  # noqa: E731
     try:
-        workers, replies = ext.workers().get_with(ext.redis(), estimates)
         queue = routing.choose_queue(workers, pipeline, model_id)
     except ApiError:  # maybe a worker that beat for the first time a moment ago
-        workers, replies = ext.workers().get_with(ext.redis(), estimates, fresh=True)
+        workers, estimates = ext.workers().get_with(
+            ext.redis(), lambda pipe: ask_estimates(pipe, pipeline, model_id), fresh=True)
         queue = routing.choose_queue(workers, pipeline, model_id)
     settings = ext.settings()
     limit = options.deadline_seconds or settings.admission_max_wait_by_pipeline.get(
         pipeline, settings.admission_max_wait_seconds)
-    wait = wait_from(replies, workers, queue, pipeline, model_id)
+    wait = wait_from(estimates, workers, queue, pipeline, model_id)
     log.info("admission %s: estimated wait %.3fs, limit %gs, %d live worker(s)", queue, wait,
              limit, len(workers))
     if wait > limit:
