@@ -184,8 +184,9 @@ def admit(workers: list[dict], estimates: list, pipeline: str, model_id: str,
     limit = options.deadline_seconds or settings.admission_max_wait_by_pipeline.get(
         pipeline, settings.admission_max_wait_seconds)
     wait = wait_from(estimates, workers, queue, pipeline, model_id)
-    log.info("admission %s: estimated wait %.3fs, limit %gs, %d live worker(s)", queue, wait,
-             limit, len(workers))
+    # DEBUG: it would be a line on every request; a refusal's answer says the estimate.
+    log.debug("admission %s: estimated wait %.3fs, limit %gs, %d live worker(s)", queue, wait,
+              limit, len(workers))
     if wait > limit:
         raise ApiError(503, f"The estimated wait ({wait:.0f}s) is longer than the limit "
                             f"({limit:g}s); try again later.",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_SEED = 2**32 - 1
 MAX_PROMPT_CHARS = 2000
@@ -116,6 +116,26 @@ def render_answer(result: dict, url: Callable[[str], str]) -> dict:
 
 # -- requests ----------------------------------------------------------------------------
 
+def _unstorable(value) -> bool:
+    """Text PostgreSQL's JSON cannot hold: U+0000, or half of a surrogate pair (which no
+    UTF-8 can encode), anywhere in `value`."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, BaseModel):
+        value = value.__dict__
+    if isinstance(value, dict):
+        return any(_unstorable(key) or _unstorable(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_unstorable(item) for item in value)
+    return False
+
+
 class PipelineRequest(BaseModel):
     """A pipeline's request. JSON pipelines take the fields as a JSON object; multipart
     ones take them as form fields (booleans as "true"/"false") beside the files named in
@@ -137,6 +157,16 @@ class PipelineRequest(BaseModel):
     model_id: str = Field("", description="The model; \"\" means the pipeline's default.")
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED,
                              description="Seed of the first output; output i uses seed + i.")
+
+    @model_validator(mode="after")
+    def _storable(self):
+        """A job's params are stored as JSON, which PostgreSQL cannot hold U+0000 or an
+        unpaired surrogate in: a request that carries one in any text is refused here (a
+        422), not at the write."""
+        if _unstorable(self.__dict__):
+            raise ValueError("Text may not contain the NUL character (U+0000) or an "
+                             "unpaired surrogate.")
+        return self
 
     def check(self, limits: Limits) -> None:
         """The 400 rules; raises InvalidRequest."""
