@@ -22,3 +22,25 @@ def test_a_connection_postgres_closed_while_idle_is_replaced_as_it_leaves_the_po
     finally:
         for factory in (sessions, admin):
             factory.kw["bind"].dispose()
+
+
+def test_a_connection_is_checked_whatever_its_descriptors_number(stack):
+    """A gateway holding thousands of waiting clients gives its PostgreSQL connections
+    descriptors past select()'s 1024: the check must not take them for closed."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    sessions = make_sessionmaker(stack.postgres.url)
+    try:
+        for _ in range(2):  # a new connection, then the same one from the pool
+            with sessions() as session:
+                assert session.connection().connection.driver_connection.fileno() > 1024
+                assert session.scalar(select(text("1"))) == 1
+    finally:
+        sessions.kw["bind"].dispose()
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

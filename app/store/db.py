@@ -1,6 +1,6 @@
 """SQLAlchemy engines and sessions; the gateway's request session is app.extensions'."""
 
-import select
+import socket
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,17 +18,23 @@ def make_sessionmaker(url: str) -> sessionmaker:
 
 
 def closed_by_server(dbapi_connection, record, proxy) -> None:
-    """Pool checkout: an idle connection with something to read was closed by
-    PostgreSQL (a restart or a terminated backend sends its notice, then the end of
-    the stream), and the pool replaces it. pool_pre_ping would ask with a round trip, on
-    every request; this asks the socket. A network that drops silently goes unseen here:
-    the first statement's error then invalidates the pool's connections."""
+    """Pool checkout: a connection PostgreSQL closed while it sat idle (a restart or a
+    terminated backend sends its notice, then the end of the stream) is replaced.
+    pool_pre_ping would ask with a round trip, on every request; this peeks at the
+    socket, without blocking (libpq's sockets never block), where nothing waits on an
+    idle connection that is open. A network that drops silently goes unseen here: the
+    first statement's error then invalidates the pool's connections."""
+    sock = socket.socket(fileno=dbapi_connection.fileno())
     try:
-        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
-    except (OSError, ValueError) as exc:  # closed already
+        sock.setblocking(False)
+        sock.recv(1, socket.MSG_PEEK)
+    except BlockingIOError:
+        return
+    except OSError as exc:
         raise DisconnectionError(str(exc)) from exc
-    if readable:
-        raise DisconnectionError("closed by the server")
+    finally:
+        sock.detach()  # the descriptor stays libpq's
+    raise DisconnectionError("closed by the server")
 
 
 @contextmanager
