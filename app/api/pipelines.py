@@ -86,6 +86,7 @@ def resolve_model(pipeline: str, req: PipelineRequest) -> str:
 
 def submit(key: Key, pipeline: str, req: PipelineRequest, uploads: dict[str, Upload]):
     settings = ext.settings()
+    req.check_storable()
     req.check(limits_of(settings))
     options = JobOptions.from_headers(request.headers, settings.max_job_seconds,
                                       destinations.parse_allowed(settings.webhook_allow_private))

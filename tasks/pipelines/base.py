@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_SEED = 2**32 - 1
 MAX_PROMPT_CHARS = 2000
@@ -158,15 +158,13 @@ class PipelineRequest(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED,
                              description="Seed of the first output; output i uses seed + i.")
 
-    @model_validator(mode="after")
-    def _storable(self):
+    def check_storable(self) -> None:
         """A job's params are stored as JSON, which PostgreSQL cannot hold U+0000 or an
-        unpaired surrogate in: a request that carries one in any text is refused here (a
-        422), not at the write."""
+        unpaired surrogate in: a request that carries one in any text is refused (a 400,
+        as the schema allows any string), not failed at the write."""
         if _unstorable(self.__dict__):
-            raise ValueError("Text may not contain the NUL character (U+0000) or an "
-                             "unpaired surrogate.")
-        return self
+            raise InvalidRequest("Text may not contain the NUL character (U+0000) or an "
+                                 "unpaired surrogate.")
 
     def check(self, limits: Limits) -> None:
         """The 400 rules; raises InvalidRequest."""
