@@ -12,7 +12,7 @@ from app.journal import Journal
 from app.store.jobs import kept_message
 from tasks import control
 from tasks.control import Claimant
-from tasks.dispatch import send_job
+from tasks.dispatch import outgoing, send_job
 from tasks.messages import WorkerEvent
 from tasks.status import REQUEUED, JobStatus
 
@@ -36,14 +36,14 @@ class Dispatcher:
             message = kept_message(session, job_id)
         if message is None:
             return False
-        if first:
-            if not control.init(self.redis, job_id, message.deadline, message.time_limit,
-                                time.time()):
-                return True  # decided meanwhile (canceled): nothing to send
-        else:
-            control.published(self.redis, job_id, time.time())
-        send_job(self.celery, message.model_copy(update={"attempt": attempt or message.attempt,
-                                                         "declines": 0}))
+        message = message.model_copy(update={"attempt": attempt or message.attempt,
+                                             "declines": 0})
+        if first:  # the record and the message at once; nothing when decided meanwhile
+            control.init(self.redis, job_id, message.deadline, message.time_limit,
+                         time.time(), outgoing(self.celery, message))
+            return True
+        control.published(self.redis, job_id, time.time())
+        send_job(self.redis, outgoing(self.celery, message))
         return True
 
     def lost(self, job_id: str, claimant: Claimant, attempt: int, why: str) -> None:

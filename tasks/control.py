@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from tasks.dispatch import Outgoing
 from tasks.names import RUNNING_JOBS, job_control_key
 from tasks.status import JobStatus
 
@@ -151,25 +152,39 @@ def _keys(job_id: str) -> list[str]:
     return [job_control_key(job_id), RUNNING_JOBS]
 
 
+# ARGV: the record's TTL, then (when KEYS[2], a queue's list, is given) the message to
+# push there, the channel and the event to publish, then the record's fields.
 _INIT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+local fields = 2
+if KEYS[2] then
+  redis.call('LPUSH', KEYS[2], ARGV[2])
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+  fields = 5
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, fields))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
 
 def init(redis, job_id: str, deadline: float | None, time_limit: float,
-         now: float) -> bool:
+         now: float, send: Outgoing | None = None) -> bool:
     """A new job's record: queued, first attempt (written by the gateway as it
-    enqueues the job). False, and nothing written, when the job has a record already
-    (a cancel came first)."""
+    enqueues the job), and with it, in the same script, the job's message `send`
+    (tasks/dispatch.py): one round trip, and the message is sent only with its record.
+    False, and nothing written or sent, when the job has a record already (a cancel
+    came first, or another process enqueued it)."""
     fields = {"state": JobStatus.QUEUED, "attempt": 1, "time_limit": time_limit,
               "published": now}
     if deadline is not None:
         fields["deadline"] = deadline
     argv = [item for pair in fields.items() for item in pair]
-    return redis.eval(_INIT, 1, job_control_key(job_id), CONTROL_TTL_SECONDS, *argv) == 1
+    keys = [job_control_key(job_id)]
+    if send is not None:
+        keys.append(send.queue_key)
+        argv = [send.message, send.event_channel, send.event, *argv]
+    return redis.eval(_INIT, len(keys), *keys, CONTROL_TTL_SECONDS, *argv) == 1
 
 
 def published(redis, job_id: str, now: float) -> None:

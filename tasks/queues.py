@@ -1,6 +1,8 @@
 """Reading and moving the messages of Celery's Redis queues. Kombu keeps a queue as one
 Redis list per priority step: `name` for the first, `name\\x06\\x16<step>` for the others."""
 
+from bisect import bisect
+
 from kombu.transport.redis import PRIORITY_STEPS
 
 SEPARATOR = "\x06\x16"
@@ -9,6 +11,13 @@ SEPARATOR = "\x06\x16"
 def priority_keys(queue: str) -> list[str]:
     return [queue if step == PRIORITY_STEPS[0] else f"{queue}{SEPARATOR}{step}"
             for step in PRIORITY_STEPS]
+
+
+def priority_key(queue: str, priority: int) -> str:
+    """The list a message of `priority` goes to (kombu's Channel._q_for_pri): the step at
+    or below it, priorities held within 0..9."""
+    step = PRIORITY_STEPS[bisect(PRIORITY_STEPS, max(0, min(int(priority), 9))) - 1]
+    return queue if step == PRIORITY_STEPS[0] else f"{queue}{SEPARATOR}{step}"
 
 
 def depth(redis, queue: str) -> int:

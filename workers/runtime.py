@@ -19,7 +19,7 @@ from tqdm import tqdm
 from tasks import control, envelope, names
 from tasks.connections import redis_client
 from tasks.control import Claimant, Control
-from tasks.dispatch import send_job
+from tasks.dispatch import outgoing, send_job
 from tasks.messages import JobMessage, SlotStarted, WorkerEvent, decode_bytes
 from tasks.pipelines import pipeline_spec
 from tasks.pipelines.base import InvalidRequest
@@ -327,7 +327,8 @@ class Runtime:
             self.report(self._event(job, JobStatus.FAILED, error="No worker has room for this job."))
             return {"status": JobStatus.FAILED}
         log.info("job %s declined (%s); sent back", job.job_id, reason)
-        send_job(self.celery, job.model_copy(update={"declines": job.declines + 1}))
+        send_job(self.redis, outgoing(self.celery,
+                                      job.model_copy(update={"declines": job.declines + 1})))
         return {"status": "declined", "reason": reason}
 
     # -- stopping a job ------------------------------------------------------------------

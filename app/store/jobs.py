@@ -19,7 +19,7 @@ from app.store.media import MediaLinks, MediaStore
 from app.store.tables import Job, JobHistory, JobOutbox, WebhookDelivery
 from tasks import control
 from tasks.catalog import Catalog
-from tasks.dispatch import send_job
+from tasks.dispatch import outgoing
 from tasks.messages import ANSWER, TEXT, JobMessage, Output, WorkerEvent, encode_bytes
 from tasks.pipelines import PIPELINES
 from tasks.pipelines.base import render_answer
@@ -100,9 +100,9 @@ def insert_deliveries(session, deliveries: list[dict]) -> None:
 
 
 def enqueue(celery, redis, message: JobMessage) -> None:
-    """Publishes a job's first attempt: its control record, then its message."""
-    if control.init(redis, message.job_id, message.deadline, message.time_limit, time.time()):
-        send_job(celery, message)
+    """Publishes a job's first attempt: its control record and its message, at once."""
+    control.init(redis, message.job_id, message.deadline, message.time_limit, time.time(),
+                 outgoing(celery, message))
 
 
 def _history(job: Job, status: str, at: datetime, detail: dict | None) -> None:

@@ -96,20 +96,19 @@ def test_a_job_whose_message_cannot_be_queued_is_taken_back(app, stack, sessions
                                                             echo_worker, monkeypatch):
     """The broker refuses the publish after the job's commit: the client gets a 503 it
     can retry, and nothing of the job is left (its rows, its place in the key's share)."""
-    from kombu.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as BrokerDown
     from sqlalchemy import func, select
 
     from app.api.auth import hash_key
-    from app.store import jobs
     from app.store.tables import ApiKey, Job, JobHistory, JobOutbox
     from support import make_key
 
-    def refused(celery, message):
-        raise OperationalError("the broker refused the message")
+    def refused(redis, job_id, *args):
+        raise BrokerDown("the broker refused the message")
 
     echo_worker("fault-unqueued")  # admission needs a worker for the model
     key = make_key(sessions, "unqueued")
-    monkeypatch.setattr(jobs, "send_job", refused)
+    monkeypatch.setattr(control, "init", refused)
     answer = app.test_client().post("/echo", json={"prompt": "never queued"}, headers={
         "Authorization": f"Bearer {key}", "Prefer": "respond-async"})
     assert answer.status_code == 503 and answer.headers["Retry-After"]
