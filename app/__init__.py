@@ -29,7 +29,8 @@ def create_app(settings: Settings | None = None, testing: bool = False) -> Flask
     setup_logging("gateway", settings.log_level)
 
     app.extensions["settings"] = settings
-    app.extensions["db"] = db.make_sessionmaker(settings.database_url)
+    app.extensions["db"] = db.make_sessionmaker(settings.database_url, settings.db_pool_size,
+                                                max_overflow=0)
     catalog = Catalog.load(settings.models_file)
     app.extensions["catalog"] = catalog
     app.extensions["redis"] = redis_client(settings.redis_url, settings.redis_max_connections)

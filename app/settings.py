@@ -36,6 +36,10 @@ class Settings:
     # Redis connections a gateway process opens at most: thousands of greenlets share
     # them, waiting for one rather than each opening its own.
     redis_max_connections: int = 64
+    # PostgreSQL connections a gateway process keeps, and opens at most: its greenlets
+    # wait for a free one. A pool that overflowed under load would open and close a
+    # connection for most requests, each a backend PostgreSQL forks.
+    db_pool_size: int = 32
     models_file: str = DEFAULT_MODELS_FILE
     media_dir: str = ".run/media"
     # Media names are an HMAC of the job under this secret: unguessable, and the same
@@ -134,6 +138,7 @@ class Settings:
             database_url=env.str("DATABASE_URL", d.database_url),
             redis_url=env.str("REDIS_URL", d.redis_url),
             redis_max_connections=env.int("REDIS_MAX_CONNECTIONS", d.redis_max_connections),
+            db_pool_size=env.int("DB_POOL_SIZE", d.db_pool_size),
             models_file=env.str("MODELS_FILE", d.models_file),
             media_dir=env.str("MEDIA_DIR", d.media_dir),
             media_secret=env.secret("MEDIA_SECRET") or "",

@@ -44,3 +44,27 @@ def test_a_connection_is_checked_whatever_its_descriptors_number(stack):
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_gateway_whose_pool_is_in_use_waits_then_answers_503_and_opens_no_more(stack,
+                                                                                 api_key):
+    """The gateway keeps DB_POOL_SIZE connections and opens no more: past them a request
+    waits for one (overflow connections would be opened and closed again, a backend
+    forked for most requests under load), and after the pool's 5 s, is a 503 to retry."""
+    import dataclasses
+
+    from app import create_app
+    from app.settings import Settings
+
+    app = create_app(dataclasses.replace(Settings.from_env(), db_pool_size=1), testing=True)
+    sessions = app.extensions["db"]
+    try:
+        with sessions() as holder:
+            holder.connection()  # the pool's one connection, in use
+            answer = app.test_client().post("/echo", json={"prompt": "no connection"},
+                                            headers={"Authorization": f"Bearer {api_key}",
+                                                     "Prefer": "respond-async"})
+        assert answer.status_code == 503 and answer.headers["Retry-After"]
+        assert answer.get_json()["detail"]["msg"] == "The gateway is busy; try again shortly."
+    finally:
+        sessions.kw["bind"].dispose()

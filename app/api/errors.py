@@ -60,6 +60,9 @@ def register(app) -> None:
     # recovery is automatic.
     app.register_error_handler(sqlalchemy.exc.OperationalError, lambda e: _unavailable(
         e, "The database is unavailable; try again shortly."))
+    # Every connection of the process's pool in use for 5 s (DB_POOL_SIZE): busy, not broken.
+    app.register_error_handler(sqlalchemy.exc.TimeoutError, lambda e: _unavailable(
+        e, "The gateway is busy; try again shortly."))
     app.register_error_handler(redis.exceptions.ConnectionError, lambda e: _unavailable(
         e, "The job queue is unavailable; try again shortly."))
     app.register_error_handler(Exception, _unexpected)

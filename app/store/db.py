@@ -9,10 +9,14 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import sessionmaker
 
 
-def make_sessionmaker(url: str) -> sessionmaker:
+def make_sessionmaker(url: str, pool_size: int = 10, max_overflow: int = 20) -> sessionmaker:
     """Connections are checked as they leave the pool, without a round trip
-    (closed_by_server), so that the first query after a restart does not fail."""
-    engine = create_engine(url, pool_size=10, max_overflow=20, pool_timeout=5)
+    (closed_by_server), so that the first query after a restart does not fail. Past
+    `pool_size` connections in use, up to `max_overflow` more are opened and closed again
+    as they come back: a process with more concurrent users than its pool_size opens
+    a connection (and PostgreSQL forks a backend) for many of its queries."""
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                           pool_timeout=5)
     event.listen(engine, "checkout", closed_by_server)
     return sessionmaker(engine, expire_on_commit=False)
 
