@@ -12,6 +12,7 @@ from app.api.keys import KeyCache
 from app.hub import Hub, final_among_jobs
 from app.settings import Settings
 from app.store import db
+from app.store.group_commit import GroupCommit
 from app.store.media import MediaStore
 from tasks.catalog import Catalog
 from tasks.celery_app import make_celery
@@ -38,6 +39,8 @@ def create_app(settings: Settings | None = None, testing: bool = False) -> Flask
     app.extensions["workers"] = RecentWorkers()
     app.extensions["hub"] = Hub(app.extensions["redis"], final_among_jobs(app.extensions["db"]),
                                 watchers=[app.extensions["keys"]])
+    app.extensions["new_jobs"] = GroupCommit(app.extensions["db"],
+                                             on_group=metrics.new_job_group)
     app.extensions["celery"] = make_celery(settings.redis_url, catalog, settings.max_job_seconds)
     app.extensions["media"] = MediaStore(settings.media_dir, settings.media_secret)
     app.teardown_appcontext(_close_session)

@@ -28,6 +28,11 @@ def new_session() -> Session:
     return sessions()()
 
 
+def new_jobs():
+    """The process's writer of new jobs, in groups (app/store/group_commit.py)."""
+    return current_app.extensions["new_jobs"]
+
+
 def redis():
     return current_app.extensions["redis"]
 

@@ -37,6 +37,9 @@ ADMISSION_REJECTIONS = Counter(
     ["pipeline", "reason"])
 CANCELLATIONS = Counter("genai_jobs_canceled", "Jobs canceled by their clients",
                         ["pipeline", "model"])
+NEW_JOB_GROUPS = Histogram("genai_new_job_group_size", "New jobs a gateway process "
+                           "committed together (app/store/group_commit.py)",
+                           buckets=(1, 2, 4, 8, 16, 32, 64))
 
 
 # -- the recorder's ---------------------------------------------------------------------
@@ -69,6 +72,10 @@ def observe_final(job) -> None:
 def admission_rejected(reason: str, pipeline: str | None = None) -> None:
     """Counts a refused request; the pipeline defaults to the request's route (/<pipeline>)."""
     ADMISSION_REJECTIONS.labels(pipeline or request.path.strip("/"), reason).inc()
+
+
+def new_job_group(size: int) -> None:
+    NEW_JOB_GROUPS.observe(size)
 
 
 def canceled(job) -> None:

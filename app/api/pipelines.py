@@ -20,7 +20,7 @@ from app.api.errors import ApiError, ValidationFailed
 from app.api.keys import Key
 from app.api.options import PRIORITIES, JobOptions
 from app.hub import Follow
-from app.store import db, jobs
+from app.store import jobs
 from app.store.tables import Job
 from tasks.admission import ask_estimates, wait_from
 from tasks.logs import bind_job
@@ -215,8 +215,7 @@ def create_job(job_id, key, pipeline, model_id, req, uploads, options: JobOption
                                options.deadline, options.time_limit,
                                PRIORITIES[options.priority], ext.settings().gateway_address)
     try:
-        with db.autocommit(ext.sessions()) as connection:
-            jobs.insert_new(connection, job, message, ext.media_links(request.host_url))
+        ext.new_jobs().insert(job, message, ext.media_links(request.host_url))
     except IntegrityError:
         return idempotent_job(key, options.idempotency_key, fingerprint), None
     return job, message

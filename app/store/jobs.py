@@ -62,14 +62,29 @@ def insert_new(connection, job: Job, message: JobMessage, links: MediaLinks) -> 
     (db.autocommit) the statement is its own transaction, one round trip, where under
     gevent each round trip to PostgreSQL costs about as much as building the statement.
     `job` stays out of any session."""
+    connection.execute(*_new_statement(job, message, links))
+
+
+def insert_many(connection, new: list[tuple[Job, JobMessage, MediaLinks]]) -> None:
+    """insert_new for many jobs, in the connection's transaction: one executemany per
+    statement, which psycopg sends in one pipeline (app/store/group_commit.py)."""
+    by_statement: dict = {}
+    for job, message, links in new:
+        statement, params = _new_statement(job, message, links)
+        by_statement.setdefault(statement, []).append(params)
+    for statement, rows in by_statement.items():
+        connection.execute(statement, rows)
+
+
+def _new_statement(job: Job, message: JobMessage, links: MediaLinks) -> tuple:
+    """The statement that writes a new job, and its parameters."""
     [queued] = job.history
     params = {**{f"job_{name}": _or_default(job, name) for name in _NEW_COLUMNS},
               "history_detail": queued.detail, "outbox_message": message.model_dump()}
     if (delivery := webhook_owed(job, job.status, links)) is None:
-        connection.execute(_INSERT_NEW, params)
-        return
-    connection.execute(_INSERT_NEW_OWING, {
-        **params, **{f"delivery_{name}": delivery[name] for name in _DELIVERY_COLUMNS}})
+        return _INSERT_NEW, params
+    return _INSERT_NEW_OWING, {
+        **params, **{f"delivery_{name}": delivery[name] for name in _DELIVERY_COLUMNS}}
 
 
 def delete_unqueued(session, job_id: str) -> None:
