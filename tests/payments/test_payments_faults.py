@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app.store import ledger
 from chain.broker import TicketBroker
+from chain.codec import hex_to_bytes
 from devstack.chain import DEV_TICKET_EV
 from devstack.devchain import DEV_PRIVATE_KEYS, mine, send_eth
 from devstack.stack import wait_for
@@ -61,6 +62,23 @@ def paid(sessions, job_ids) -> bool:
     return len(found) == len(job_ids) and all(d.status == ledger.PAID for d in found.values())
 
 
+def mine_until_used(rpc: str, chain, sessions, job_ids) -> None:
+    """Blocks pass until the redeemer's redemption is in one (anvil mines a transaction
+    as it is sent), and at most one more: the reorg of the test then replaces fewer blocks
+    above the redemption than the redeemer's 4 confirmations, however late the watcher
+    reads it. (mine_until_redeemed mines until the watcher has read it: on a loaded
+    machine, 4 blocks deep, and the redeemer counted it for good before the reorg.)"""
+    def used() -> bool:
+        winners = [t for t in ticket_rows(sessions, job_ids) if t.status != ledger.VOID]
+        if winners and all(chain.contract.functions.usedTickets(hex_to_bytes(t.ticket_hash)).call()
+                           for t in winners):
+            return True
+        mine(rpc, 1)
+        return False
+
+    wait_for(used, timeout=90, interval=0.3, what="the winners' redemption mined")
+
+
 def all_paid_once(stack, sessions, chain, operator, job_ids) -> None:
     wait_for(lambda: paid(sessions, job_ids), timeout=90, what="every debt paid")
     mine_until_redeemed(stack.env["CHAIN_RPC_URL"], sessions, job_ids)
@@ -108,7 +126,10 @@ def test_a_reorg_across_a_redemption_is_unwound_and_redeemed_again(
     job_ids = run_jobs(1)
     wait_for(lambda: paid(sessions, job_ids), timeout=60, what="the job's tickets taken")
     snapshot = chain.w3.provider.make_request("anvil_snapshot", [])["result"]
-    mine_until_redeemed(rpc, sessions, job_ids)  # the redemption lands, the watcher records it
+    mine_until_used(rpc, chain, sessions, job_ids)  # the redemption lands
+    wait_for(lambda: all(t.status in (ledger.REDEEMED, ledger.VOID)
+                         for t in ticket_rows(sessions, job_ids)),
+             timeout=60, what="the watcher to record the redemption")  # no block more
     before = redemption_ids(sessions, job_ids)
     height = chain.block_number()
 
