@@ -12,6 +12,7 @@ from app.api.keys import KeyCache
 from app.hub import Hub, final_among_jobs
 from app.settings import Settings
 from app.store import db
+from app.shared_pipeline import SharedPipeline
 from app.store.group_commit import GroupCommit
 from app.store.media import MediaStore
 from tasks.catalog import Catalog
@@ -35,6 +36,8 @@ def create_app(settings: Settings | None = None, testing: bool = False) -> Flask
     catalog = Catalog.load(settings.models_file)
     app.extensions["catalog"] = catalog
     app.extensions["redis"] = redis_client(settings.redis_url, settings.redis_max_connections)
+    app.extensions["shared_redis"] = SharedPipeline(app.extensions["redis"],
+                                                    on_group=metrics.redis_group)
     app.extensions["keys"] = KeyCache()
     app.extensions["workers"] = RecentWorkers()
     app.extensions["hub"] = Hub(app.extensions["redis"], final_among_jobs(app.extensions["db"]),

@@ -33,6 +33,11 @@ def new_jobs():
     return current_app.extensions["new_jobs"]
 
 
+def shared_redis():
+    """The process's pipeline shared by requests' Redis commands (app/shared_pipeline.py)."""
+    return current_app.extensions["shared_redis"]
+
+
 def redis():
     return current_app.extensions["redis"]
 

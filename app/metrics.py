@@ -74,6 +74,15 @@ def admission_rejected(reason: str, pipeline: str | None = None) -> None:
     ADMISSION_REJECTIONS.labels(pipeline or request.path.strip("/"), reason).inc()
 
 
+REDIS_GROUPS = Histogram("genai_redis_group_size", "Requests whose Redis commands a "
+                         "gateway process sent in one pipeline (app/shared_pipeline.py)",
+                         buckets=(1, 2, 4, 8, 16, 32, 64))
+
+
+def redis_group(size: int) -> None:
+    REDIS_GROUPS.observe(size)
+
+
 def new_job_group(size: int) -> None:
     NEW_JOB_GROUPS.observe(size)
 

@@ -20,5 +20,13 @@ def redis_client(url: str, max_connections: int | None = None) -> redis_lib.Redi
     return redis_lib.Redis(connection_pool=pool)
 
 
+def pipelined(redis, ask) -> list:
+    """The replies to the commands ask(pipe) adds, in one round trip of their own (the
+    gateway shares such round trips among its requests: app/shared_pipeline.py)."""
+    with redis.pipeline(transaction=False) as pipe:
+        ask(pipe)
+        return pipe.execute() if pipe.command_stack else []
+
+
 def _retry() -> Retry:
     return Retry(ExponentialBackoff(cap=2, base=0.1), retries=5)

@@ -175,6 +175,18 @@ def init(redis, job_id: str, deadline: float | None, time_limit: float,
     (tasks/dispatch.py): one round trip, and the message is sent only with its record.
     False, and nothing written or sent, when the job has a record already (a cancel
     came first, or another process enqueued it)."""
+    return redis.eval(*_init_args(job_id, deadline, time_limit, now, send)) == 1
+
+
+def ask_init(pipe, job_id: str, deadline: float | None, time_limit: float, now: float,
+             send: Outgoing | None = None) -> None:
+    """Adds init to `pipe`, for a caller that sends it with other commands; its reply is
+    1 when the record was made."""
+    pipe.eval(*_init_args(job_id, deadline, time_limit, now, send))
+
+
+def _init_args(job_id: str, deadline: float | None, time_limit: float, now: float,
+               send: Outgoing | None) -> list:
     fields = {"state": JobStatus.QUEUED, "attempt": 1, "time_limit": time_limit,
               "published": now}
     if deadline is not None:
@@ -184,7 +196,7 @@ def init(redis, job_id: str, deadline: float | None, time_limit: float,
     if send is not None:
         keys.append(send.queue_key)
         argv = [send.message, send.event_channel, send.event, *argv]
-    return redis.eval(_INIT, len(keys), *keys, CONTROL_TTL_SECONDS, *argv) == 1
+    return [_INIT, len(keys), *keys, CONTROL_TTL_SECONDS, *argv]
 
 
 def published(redis, job_id: str, now: float) -> None:

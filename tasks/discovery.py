@@ -1,10 +1,12 @@
 """Reading the workers' heartbeats: which workers are alive and what they hold."""
 
+import functools
 import json
 import threading
 import time
 
 from tasks import names
+from tasks.connections import pipelined
 
 
 def live_workers(redis) -> list[dict]:
@@ -19,16 +21,18 @@ def worker_keys(redis) -> list[str]:
             for key in redis.scan_iter(match=names.WORKER_KEY_PATTERN, count=500)]
 
 
-def read_workers(redis, keys: list[str], then=None) -> tuple[list[dict], list]:
+def read_workers(redis, keys: list[str], then=None, execute=None) -> tuple[list[dict], list]:
     """The workers of those heartbeat keys that have not expired, with `then(pipe)`'s
     commands sent in the same round trip: (the workers, the replies to those commands).
-    One round trip, or none when there is nothing to ask."""
-    with redis.pipeline(transaction=False) as pipe:
+    One round trip, or none when there is nothing to ask; `execute(ask)` makes it
+    (default: connections.pipelined on `redis`)."""
+    def ask(pipe) -> None:
         if keys:
             pipe.mget(keys)
         if then is not None:
             then(pipe)
-        replies = pipe.execute() if len(pipe) else []
+
+    replies = (execute or functools.partial(pipelined, redis))(ask)
     beats = replies.pop(0) if keys else []
     workers = []
     for key, raw in zip(keys, beats):
@@ -54,16 +58,17 @@ class RecentWorkers:
     def get(self, redis, fresh: bool = False) -> list[dict]:
         return self.get_with(redis, None, fresh)[0]
 
-    def get_with(self, redis, then, fresh: bool = False) -> tuple[list[dict], list]:
-        """get(), with `then(pipe)`'s commands in the same round trip: (the workers, the
-        replies to those commands)."""
+    def get_with(self, redis, then, fresh: bool = False,
+                 execute=None) -> tuple[list[dict], list]:
+        """get(), with `then(pipe)`'s commands in the same round trip (made by
+        `execute`, as read_workers): (the workers, the replies to those commands)."""
         asked_at = time.monotonic()
         with self._lock:  # one scan at a time; the others take what it found
             stale = asked_at - self._scanned_at > self.max_age_seconds
             if stale or (fresh and self._scanned_at < asked_at):
                 self._keys, self._scanned_at = worker_keys(redis), time.monotonic()
             keys = self._keys
-        return read_workers(redis, keys, then)
+        return read_workers(redis, keys, then, execute)
 
 
 def serves_warm(worker: dict, pipeline: str, model_id: str) -> bool:

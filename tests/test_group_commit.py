@@ -43,7 +43,7 @@ def insert_together(sessions, made: list) -> tuple[list, list]:
     def on_group(size: int) -> None:
         sizes.append(size)
         if len(sizes) == 1:  # the first job's group: hold it until the rest are pending
-            wait_for(lambda: len(writer._pending) == len(made) - 1, timeout=30)
+            wait_for(lambda: writer.grouped.pending() == len(made) - 1, timeout=30)
 
     writer = GroupCommit(sessions, on_group=on_group)
 

@@ -58,6 +58,6 @@ def authenticate(role: str | None = None) -> Key:
         raise _unauthorized("Invalid bearer token.")
     if role is not None and found.role != role:
         raise ApiError(403, "This key may not do that.")
-    limits.check_rate(ext.redis(), found, ext.settings().rate_limit_per_minute)
+    limits.check_rate(ext.shared_redis().execute, found, ext.settings().rate_limit_per_minute)
     g.api_key = found
     return found

@@ -11,15 +11,18 @@ from app.api.keys import Key
 from tasks.names import daily_quota_key, in_flight_key, rate_window_key
 
 
-def check_rate(redis, key: Key, default_per_minute: int) -> None:
-    """A fixed one-minute window per key: simple, and exact enough for abuse control."""
+def check_rate(execute, key: Key, default_per_minute: int) -> None:
+    """A fixed one-minute window per key: simple, and exact enough for abuse control.
+    `execute(ask)` sends the commands ask(pipe) adds (app/shared_pipeline.py)."""
     limit = key.rate_limit_per_minute or default_per_minute
     window = int(time.time() // 60)
     counter = rate_window_key(key.id, window)
-    with redis.pipeline() as pipe:
+
+    def ask(pipe) -> None:
         pipe.incr(counter)
         pipe.expire(counter, 120)
-        count, _ = pipe.execute()
+
+    count, _ = execute(ask)
     if count > limit:
         retry = 60 - int(time.time() % 60)
         raise ApiError(429, f"Rate limit of {limit} requests a minute reached.",

@@ -162,7 +162,8 @@ def admit_to_limits(key: Key, job_id: str, pipeline: str, model_id: str):
         limits.ask_admit_job(pipe, key, job_id, ext.settings().max_active_jobs_per_key)
         ask_estimates(pipe, pipeline, model_id)
 
-    workers, (verdict, *estimates) = ext.workers().get_with(ext.redis(), ask)
+    workers, (verdict, *estimates) = ext.workers().get_with(
+        ext.redis(), ask, execute=ext.shared_redis().execute)
     try:
         limits.admitted(key, verdict)
     except limits.FairShareUsed:
@@ -223,7 +224,7 @@ def create_job(job_id, key, pipeline, model_id, req, uploads, options: JobOption
 
 def enqueue_or_withdraw(key: Key, job: Job, message) -> None:
     try:
-        jobs.enqueue(ext.celery(), ext.redis(), message)
+        jobs.enqueue(ext.celery(), ext.shared_redis().execute, message)
     except Exception:
         log.exception("enqueue of job %s failed", job.id)
         jobs.delete_unqueued(ext.session(), job.id)

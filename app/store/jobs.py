@@ -114,10 +114,12 @@ def insert_deliveries(session, deliveries: list[dict]) -> None:
         session.execute(insert(WebhookDelivery.__table__), deliveries)
 
 
-def enqueue(celery, redis, message: JobMessage) -> None:
-    """Publishes a job's first attempt: its control record and its message, at once."""
-    control.init(redis, message.job_id, message.deadline, message.time_limit, time.time(),
-                 outgoing(celery, message))
+def enqueue(celery, execute, message: JobMessage) -> None:
+    """Publishes a job's first attempt: its control record and its message, at once.
+    `execute(ask)` sends the commands ask(pipe) adds (app/shared_pipeline.py)."""
+    send = outgoing(celery, message)
+    execute(lambda pipe: control.ask_init(pipe, message.job_id, message.deadline,
+                                          message.time_limit, time.time(), send))
 
 
 def _history(job: Job, status: str, at: datetime, detail: dict | None) -> None:

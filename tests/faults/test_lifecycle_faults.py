@@ -103,12 +103,12 @@ def test_a_job_whose_message_cannot_be_queued_is_taken_back(app, stack, sessions
     from app.store.tables import ApiKey, Job, JobHistory, JobOutbox
     from support import make_key
 
-    def refused(redis, job_id, *args):
+    def refused(pipe, job_id, *args):
         raise BrokerDown("the broker refused the message")
 
     echo_worker("fault-unqueued")  # admission needs a worker for the model
     key = make_key(sessions, "unqueued")
-    monkeypatch.setattr(control, "init", refused)
+    monkeypatch.setattr(control, "ask_init", refused)
     answer = app.test_client().post("/echo", json={"prompt": "never queued"}, headers={
         "Authorization": f"Bearer {key}", "Prefer": "respond-async"})
     assert answer.status_code == 503 and answer.headers["Retry-After"]
