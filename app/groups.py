@@ -23,6 +23,7 @@ class _Call:
     item: Any
     done: threading.Event = field(default_factory=threading.Event)
     made: bool = False  # its group's call was made: `result` is its outcome
+    designated: bool = False  # it leads the next group
     result: Any = None  # what the call returned for it, or the exception it raises
 
 
@@ -47,7 +48,11 @@ class Grouped:
             leads = not self._in_flight
             self._in_flight = True
         if not leads:
-            mine.done.wait()  # its group's call made, or it leads the next
+            try:
+                mine.done.wait()  # its group's call made, or it leads the next
+            except BaseException:  # its greenlet killed: the others must not wait on it
+                self._abandon(mine)
+                raise
         if not mine.made:
             self._lead()
         if isinstance(mine.result, BaseException):
@@ -77,6 +82,25 @@ class Grouped:
             if following is not None:
                 following.done.set()
 
+    def _abandon(self, call: _Call) -> None:
+        """A caller that stopped waiting: out of the pending ones, and when it was to
+        lead the next group, the next of them leads it. (One already in a group in
+        flight is made with it.)"""
+        following = None
+        with self._lock:
+            if call not in self._pending:
+                return
+            self._pending.remove(call)
+            if not call.designated:
+                return
+            if self._pending:
+                following = self._pending[0]
+                following.designated = True
+            else:
+                self._in_flight = False
+        if following is not None:
+            following.done.set()
+
     def _hand_over(self, group: list[_Call], outcomes: list | None) -> _Call | None:
         """Gives each caller of the group its outcome, and the next group's leader."""
         for index, call in enumerate(group):
@@ -86,6 +110,7 @@ class Grouped:
             call.done.set()
         with self._lock:
             if self._pending:
+                self._pending[0].designated = True
                 return self._pending[0]
             self._in_flight = False
             return None
