@@ -36,9 +36,12 @@ def create_key(session, name: str, role: str = "user", rate_limit_per_minute=Non
 
 
 def _load_key(key_hash: str) -> Key | None:
-    row = ext.session().scalar(select(ApiKey).where(ApiKey.key_hash == key_hash,
-                                                   ApiKey.revoked_at.is_(None)))
-    return Key.of(row) if row is not None else None
+    # A session of its own, its connection back at once: the request goes on to wait for
+    # its turn in groups (app/groups.py) whose leaders need connections of the same pool.
+    with ext.new_session() as session:
+        row = session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash,
+                                                  ApiKey.revoked_at.is_(None)))
+        return Key.of(row) if row is not None else None
 
 
 def _unauthorized(msg: str) -> ApiError:

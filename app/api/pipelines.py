@@ -146,8 +146,9 @@ def request_fingerprint(pipeline: str, model_id: str, req: PipelineRequest,
 
 
 def idempotent_job(key: Key, idempotency_key: str, fingerprint: str) -> Job | None:
-    job = ext.session().scalar(select(Job).where(Job.api_key_id == key.id,
-                                                Job.idempotency_key == idempotency_key))
+    with ext.new_session() as session:  # no connection held while the request goes on
+        job = session.scalar(select(Job).where(Job.api_key_id == key.id,
+                                               Job.idempotency_key == idempotency_key))
     if job is not None and job.request_hash != fingerprint:
         raise ApiError(409, "This Idempotency-Key was used with a different request.")
     return job
