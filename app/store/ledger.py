@@ -25,7 +25,7 @@ from fractions import Fraction
 
 from sqlalchemy import (
     BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint,
-    delete, func, select, text, update,
+    delete, func, literal, select, text, update,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -230,24 +230,30 @@ def record_debt(session, job, payee: str | None, params: dict | None, catalog: C
     owed (an unpaid worker, or no registered operator)."""
     if not payee or job.operator_id is None:
         return False
-    operator = session.get(Operator, job.operator_id)
-    if operator is None:
+    entry = catalog.find(job.pipeline, job.model_id) if catalog is not None else None
+    at = now()
+    owed = {"job_id": job.id, "fee": to_amount(job_fee(entry, job.billable_units)),
+            "status": OWED, "charged": False,
+            "params": params if isinstance(params, dict) else None, "attempts": 0,
+            "next_attempt_at": at, "owed_at": at}
+    columns = Debt.__table__.c
+    # The operator's registered address read and the debt written in one statement (one
+    # round trip of the recorder's transaction); no row when there is no such operator.
+    payee_of_debt = session.scalar(insert(Debt).from_select(
+        [*owed, "payee"],
+        select(*(literal(value, columns[name].type) for name, value in owed.items()),
+               Operator.address).where(Operator.id == job.operator_id))
+        .on_conflict_do_nothing().returning(Debt.payee))
+    if payee_of_debt is None:  # owed before (a repeat), or no registered operator
         return False
     try:
         said = to_address(payee)
     except ValueError:
         said = None
-    if said != operator.address:
+    if said != payee_of_debt:
         log.warning("job %s: its worker says %r is owed; the operator's registered address %s is",
-                    job.id, payee, operator.address)
-    entry = catalog.find(job.pipeline, job.model_id) if catalog is not None else None
-    at = now()
-    result = session.execute(insert(Debt).values(
-        job_id=job.id, payee=operator.address, fee=to_amount(job_fee(entry, job.billable_units)),
-        status=OWED, charged=False, params=params if isinstance(params, dict) else None, attempts=0,
-        next_attempt_at=at, owed_at=at,
-    ).on_conflict_do_nothing())
-    return result.rowcount == 1
+                    job.id, payee, payee_of_debt)
+    return True
 
 
 def next_due(session, at: datetime, job_id: str | None = None) -> Debt | None:
