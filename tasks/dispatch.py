@@ -6,7 +6,7 @@ then the task-sent event Flower shows, published on the events channel. These ar
 Redis commands (an `Outgoing`); Celery's send_task makes them in two round trips and
 spends as much CPU around them as the rest of the gateway's enqueue. Sent here, they go
 in one round trip, or inside the script that makes a new job's control record
-(tasks/control.py init_and_send). tests/test_dispatch.py holds them equal to what
+(tasks/control.py: init, ask_init). tests/test_dispatch.py holds them equal to what
 send_task sends."""
 
 import base64
@@ -19,6 +19,7 @@ from kombu.utils.json import dumps as json_dumps
 from kombu.utils.url import parse_url
 
 from tasks import names
+from tasks.connections import pipelined
 from tasks.messages import JobMessage
 from tasks.queues import priority_key
 
@@ -67,10 +68,11 @@ def outgoing(celery, job: JobMessage) -> Outgoing:
 
 def send_job(redis, outgoing_job: Outgoing) -> None:
     """Sends a job's message and its task-sent event, in one round trip."""
-    with redis.pipeline(transaction=False) as pipe:
+    def ask(pipe) -> None:
         pipe.lpush(outgoing_job.queue_key, outgoing_job.message)
         pipe.publish(outgoing_job.event_channel, outgoing_job.event)
-        pipe.execute()
+
+    pipelined(redis, ask)
 
 
 def _envelope(body, headers: dict, properties: dict) -> str:

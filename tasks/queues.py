@@ -9,8 +9,7 @@ SEPARATOR = "\x06\x16"
 
 
 def priority_keys(queue: str) -> list[str]:
-    return [queue if step == PRIORITY_STEPS[0] else f"{queue}{SEPARATOR}{step}"
-            for step in PRIORITY_STEPS]
+    return [priority_key(queue, step) for step in PRIORITY_STEPS]
 
 
 def priority_key(queue: str, priority: int) -> str:
