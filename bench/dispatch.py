@@ -6,8 +6,11 @@ the final one (the headline), or polling GET /jobs/<id> every 10 ms, or a synchr
 POST. Bare: `send_task(...).get()` of a task that returns its input (bench/raw_celery.py).
 Submit-to-start is the worker's start time (job started_at; the task's own clock for bare
 Celery) minus the client's submit time; submit-to-done is when the client holds the
-outcome. The paths take turns, sample by sample, so noise from the shared machine falls
-on all of them alike."""
+outcome. Beside them, for information, the floor of any gateway on Flask and Celery: a
+synchronous POST to a Flask endpoint that only sends the body as a Celery task and
+answers with its result (bench/bare_app.py's create_celery_app, the same gunicorn
+settings, the bare task's worker). The paths take turns, sample by sample, so noise from
+the shared machine falls on all of them alike."""
 
 import time
 
@@ -22,8 +25,9 @@ from bench.stats import median, summary
 
 NAME = "dispatch"
 POLL_INTERVAL = 0.01
-PATHS = ("raw", "sse", "poll", "sync")
-LABELS = {"raw": "bare Celery", "sse": "gateway async + SSE",
+PATHS = ("raw", "floor", "sse", "poll", "sync")
+LABELS = {"raw": "bare Celery", "floor": "bare Flask + Celery sync POST",
+          "sse": "gateway async + SSE",
           "poll": "gateway async + poll 10 ms", "sync": "gateway sync POST"}
 
 
@@ -37,6 +41,7 @@ def run(opts: Options) -> dict:
         s.stack.start_controller()
         url = s.start_gateway()
         s.spawn("raw-celery", ["-m", "bench.raw_celery"])
+        floor_url = s.start_gunicorn("flask-celery", "bench.bare_app:create_celery_app()", 2)
         auth = {"Authorization": f"Bearer {s.api_key()}"}
 
         from bench.raw_celery import QUEUE, TASK, make_app
@@ -66,16 +71,17 @@ def run(opts: Options) -> dict:
                                    "worker run": finish - start,
                                    "worker finished→client has final": done - finish}}
 
-            def sync():
+            def sync(endpoint, headers):
                 t0 = time.time()
-                response = http.post(f"{url}/echo", json=ECHO_BODY, headers=auth, timeout=60)
+                response = http.post(endpoint, json=ECHO_BODY, headers=headers, timeout=60)
                 response.raise_for_status()
                 return {"done": time.time() - t0}
 
             measure = {"raw": raw,
+                       "floor": lambda: sync(f"{floor_url}/echo?wait=1", {}),
                        "sse": lambda: gateway(follow_sse),
                        "poll": lambda: gateway(lambda *a: follow_poll(*a, POLL_INTERVAL)),
-                       "sync": sync}
+                       "sync": lambda: sync(f"{url}/echo", auth)}
             for _ in range(warmup):  # connections, imports, gunicorn workers' first hits
                 for path in PATHS:
                     measure[path]()
@@ -95,6 +101,7 @@ def run(opts: Options) -> dict:
     raw_start, sse_start = (stats["raw"]["submit_to_start_ms"],
                             stats["sse"]["submit_to_start_ms"])
     poll_done, sync_done = stats["poll"]["submit_to_done_ms"], stats["sync"]["submit_to_done_ms"]
+    floor_done = stats["floor"]["submit_to_done_ms"]
     rows = [
         Row("dispatch submit→done p50 (async+SSE / Celery)", sse_done["p50"], raw_done["p50"],
             "ms", ("<=", 1.3)),
@@ -106,13 +113,20 @@ def run(opts: Options) -> dict:
             raw_done["p50"], "ms"),
         Row("dispatch submit→done p50 (sync POST / Celery)", sync_done["p50"],
             raw_done["p50"], "ms"),
+        Row("dispatch submit→done p50, bare Flask + Celery sync POST (floor / Celery)",
+            floor_done["p50"], raw_done["p50"], "ms"),
+        Row("dispatch submit→done p50 (sync POST / bare Flask + Celery sync POST)",
+            sync_done["p50"], floor_done["p50"], "ms"),
     ]
     details = {"samples": samples, "warmup": warmup, "poll_interval_s": POLL_INTERVAL,
                "paths": LABELS, "latency": stats, "sse_stages_p50_ms": stages}
     notes = ["Low load: one job in flight at a time; the paths take turns sample by sample.",
              "Bare Celery: default settings but JSON, solo pool, result via .get() on the "
              "Redis backend; gateway: gunicorn gevent x2, one echo worker slot, recorder "
-             "and controller running."]
+             "and controller running.",
+             "Bare Flask + Celery sync POST: the same gunicorn settings, an endpoint that "
+             "sends the body to bare Celery's worker and answers with .get(): the floor "
+             "of any gateway on Flask and Celery, which adds an HTTP hop to bare Celery."]
 
     def chart(path):
         groups = []

@@ -1,7 +1,9 @@
 """2. Intake throughput: async submissions accepted per second by the gateway under
 concurrent clients, against a Flask endpoint that does nothing (bench/bare_app.py) under
 the same gunicorn settings (the Procfile's: gevent, 2 workers): the web
-stack's own ceiling.
+stack's own ceiling. Beside them, for information, the floor of any gateway on Flask and
+Celery: an endpoint that sends each body as a Celery task and does nothing else
+(bench/bare_app.py's create_celery_app), under the same settings.
 
 Nothing consumes the queue while we measure (a stand-in heartbeat makes the gateway route
 to it), so the figure is the gateway's alone: key check, validation, routing, the job row
@@ -31,13 +33,14 @@ def run(opts: Options) -> dict:
         s.fake_heartbeat("bench-nobody", [("echo", "echo")])
         gateway = s.start_gateway(workers=2)
         bare = s.start_gunicorn("bare-flask", "bench.bare_app:create_app()", 2)
+        floor = s.start_gunicorn("flask-celery", "bench.bare_app:create_celery_app()", 2)
         key = s.api_key()
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json",
                    "Prefer": "respond-async"}
         body = json.dumps(ECHO_BODY).encode()
-        runs = {"bare": [], "gateway": []}
+        runs = {"bare": [], "floor": [], "gateway": []}
         for _ in range(rounds):
-            for name, url in (("bare", bare), ("gateway", gateway)):
+            for name, url in (("bare", bare), ("floor", floor), ("gateway", gateway)):
                 runs[name].append(load(url, "POST", "/echo", headers, body, clients, seconds))
         queued = s.queue_depth("echo:echo")
         rows_in_db = s.count_jobs()
@@ -55,6 +58,10 @@ def run(opts: Options) -> dict:
     rows = [
         Row(f"intake accepted/s, {clients} clients (gateway / bare Flask)", rate["gateway"],
             rate["bare"], "req/s", (">=", 0.5)),
+        Row("intake accepted/s, bare Flask + Celery send_task (floor / bare Flask)",
+            rate["floor"], rate["bare"], "req/s"),
+        Row("intake accepted/s (gateway / bare Flask + Celery send_task)", rate["gateway"],
+            rate["floor"], "req/s"),
         Row("intake latency p50 under load (gateway / bare Flask)", p50["gateway"],
             p50["bare"], "ms"),
     ]
@@ -63,16 +70,18 @@ def run(opts: Options) -> dict:
                "rate": rate, "latency_p50_ms": p50, "latency_p99_ms": p99, "runs": runs,
                "jobs_queued_at_end": queued, "job_rows_at_end": rows_in_db}
     notes = ["Queue not consumed while measuring (a stand-in heartbeat routes to it); "
-             "client and servers share the same CPUs."]
+             "client and servers share the same CPUs.",
+             "Bare Flask + Celery send_task: each body sent as a Celery task (JSON, no "
+             "result), nothing else: no key, validation, row or limits; the floor of any "
+             "gateway that enqueues a Celery task per request."]
+    series = (("bare", "bare Flask (ceiling)"), ("floor", "bare Flask + Celery send_task"),
+              ("gateway", "gateway POST /echo"))
 
     def chart(path):
         bar_chart(path, "Intake: async submissions accepted per second (higher is better)",
-                  [("accepted/s", [("bare Flask (ceiling)", rate["bare"]),
-                                   ("gateway POST /echo", rate["gateway"])]),
-                   ("latency p50 (ms)", [("bare Flask (ceiling)", p50["bare"]),
-                                         ("gateway POST /echo", p50["gateway"])]),
-                   ("latency p99 (ms)", [("bare Flask (ceiling)", p99["bare"]),
-                                         ("gateway POST /echo", p99["gateway"])])],
+                  [(title, [(label, figure[name]) for name, label in series])
+                   for title, figure in (("accepted/s", rate), ("latency p50 (ms)", p50),
+                                         ("latency p99 (ms)", p99))],
                   subtitle=f"{clients} keep-alive clients, {rounds} x {seconds:g}s rounds "
                            f"each, gunicorn gevent x2")
 
