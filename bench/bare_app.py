@@ -2,6 +2,8 @@
 shows what our gateway adds over them:
 
 - `create_app()`: a Flask endpoint that does nothing (the intake's baseline).
+- `create_redis_app()`: a Flask endpoint that pushes each JSON body onto a Redis list,
+  one command, and answers 202: the least any gateway that keeps its jobs in Redis does.
 - `create_celery_app()`: the least a gateway on Flask and Celery does with a job, and no
   more: `POST /echo` sends the body as a Celery task (bench/raw_celery.py's, JSON, no
   result asked for) and answers 202; `POST /echo?wait=1` sends it and answers with the
@@ -11,6 +13,7 @@ shows what our gateway adds over them:
   of a ratio the web stack and Celery themselves take.
 
     gunicorn --worker-class gevent --workers 2 'bench.bare_app:create_app()'
+    gunicorn --worker-class gevent --workers 2 'bench.bare_app:create_redis_app()'
     gunicorn --worker-class gevent --workers 2 'bench.bare_app:create_celery_app()'
 """
 
@@ -18,6 +21,7 @@ import os
 
 from flask import Flask, request
 
+REDIS_LIST = "bench.bare"
 ANSWER = {"id": "00000000-0000-0000-0000-000000000000", "status": "queued"}
 
 
@@ -26,6 +30,20 @@ def create_app() -> Flask:
 
     @app.post("/echo")
     def echo():
+        return ANSWER, 202
+
+    return app
+
+
+def create_redis_app() -> Flask:
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    app = Flask(__name__)
+
+    @app.post("/echo")
+    def echo():
+        client.lpush(REDIS_LIST, request.get_data())
         return ANSWER, 202
 
     return app

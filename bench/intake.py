@@ -1,9 +1,10 @@
 """2. Intake throughput: async submissions accepted per second by the gateway under
 concurrent clients, against a Flask endpoint that does nothing (bench/bare_app.py) under
 the same gunicorn settings (the Procfile's: gevent, 2 workers): the web
-stack's own ceiling. Beside them, for information, the floor of any gateway on Flask and
-Celery: an endpoint that sends each body as a Celery task and does nothing else
-(bench/bare_app.py's create_celery_app), under the same settings.
+stack's own ceiling. Beside them, for information, two floors under the same settings:
+an endpoint that pushes each body onto a Redis list, one command (the least any gateway
+that keeps its jobs in Redis does), and one that sends each body as a Celery task (the
+floor of a gateway on Flask and Celery's client); bench/bare_app.py has both.
 
 Nothing consumes the queue while we measure (a stand-in heartbeat makes the gateway route
 to it), so the figure is the gateway's alone: key check, validation, routing, the job row
@@ -33,14 +34,16 @@ def run(opts: Options) -> dict:
         s.fake_heartbeat("bench-nobody", [("echo", "echo")])
         gateway = s.start_gateway(workers=2)
         bare = s.start_gunicorn("bare-flask", "bench.bare_app:create_app()", 2)
+        one_push = s.start_gunicorn("flask-redis", "bench.bare_app:create_redis_app()", 2)
         floor = s.start_gunicorn("flask-celery", "bench.bare_app:create_celery_app()", 2)
         key = s.api_key()
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json",
                    "Prefer": "respond-async"}
         body = json.dumps(ECHO_BODY).encode()
-        runs = {"bare": [], "floor": [], "gateway": []}
+        servers = {"bare": bare, "push": one_push, "floor": floor, "gateway": gateway}
+        runs = {name: [] for name in servers}
         for _ in range(rounds):
-            for name, url in (("bare", bare), ("floor", floor), ("gateway", gateway)):
+            for name, url in servers.items():
                 runs[name].append(load(url, "POST", "/echo", headers, body, clients, seconds))
         queued = s.queue_depth("echo:echo")
         rows_in_db = s.count_jobs()
@@ -58,6 +61,8 @@ def run(opts: Options) -> dict:
     rows = [
         Row(f"intake accepted/s, {clients} clients (gateway / bare Flask)", rate["gateway"],
             rate["bare"], "req/s", (">=", 0.5)),
+        Row("intake accepted/s, bare Flask + one Redis LPUSH (floor / bare Flask)",
+            rate["push"], rate["bare"], "req/s"),
         Row("intake accepted/s, bare Flask + Celery send_task (floor / bare Flask)",
             rate["floor"], rate["bare"], "req/s"),
         Row("intake accepted/s (gateway / bare Flask + Celery send_task)", rate["gateway"],
@@ -71,11 +76,11 @@ def run(opts: Options) -> dict:
                "jobs_queued_at_end": queued, "job_rows_at_end": rows_in_db}
     notes = ["Queue not consumed while measuring (a stand-in heartbeat routes to it); "
              "client and servers share the same CPUs.",
-             "Bare Flask + Celery send_task: each body sent as a Celery task (JSON, no "
-             "result), nothing else: no key, validation, row or limits; the floor of any "
-             "gateway that enqueues a Celery task per request."]
-    series = (("bare", "bare Flask (ceiling)"), ("floor", "bare Flask + Celery send_task"),
-              ("gateway", "gateway POST /echo"))
+             "The floors do nothing else: no key, validation, row or limits. Bare Flask + "
+             "one Redis LPUSH: the body pushed onto a list; bare Flask + Celery send_task: "
+             "the body sent as a Celery task (JSON, no result asked for)."]
+    series = (("bare", "bare Flask (ceiling)"), ("push", "bare Flask + one Redis LPUSH"),
+              ("floor", "bare Flask + Celery send_task"), ("gateway", "gateway POST /echo"))
 
     def chart(path):
         bar_chart(path, "Intake: async submissions accepted per second (higher is better)",
