@@ -71,8 +71,13 @@ def start_test_chain(base: Path) -> tuple[Anvil, dict]:
     """A fresh anvil with the contracts and a funded gateway, for one test run. Only the
     gateway's side: the tests that pay an operator bring its own (tests/payments)."""
     anvil = start_anvil(**chain_files(base))
-    broker = deploy_dev_contracts(anvil.url)
-    fund_gateway(anvil.url, broker.address, GATEWAY_KEY, deposit=DEV_DEPOSIT, reserve=DEV_RESERVE)
+    try:
+        broker = deploy_dev_contracts(anvil.url)
+        fund_gateway(anvil.url, broker.address, GATEWAY_KEY, deposit=DEV_DEPOSIT,
+                     reserve=DEV_RESERVE)
+    except BaseException:
+        anvil.stop()
+        raise
     return anvil, gateway_env(anvil.url, broker.address)
 
 

@@ -1,6 +1,7 @@
 """A whole stack on loopback in one folder, for tests and benchmarks: PostgreSQL, Redis,
 and our own processes (workers, recorder, controller, gunicorn gateway) with their logs."""
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -39,45 +40,52 @@ class Stack:
         self.base = base
         self.logs = base / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.postgres = Postgres(base / "postgres", database="genai_test")
-        self.redis_server = Redis(base / "redis")
-        models_file = base / "models.json"
-        models_file.write_text(json.dumps(models))
-        # The chain is always on: anvil in memory, contracts deployed, the gateway funded.
-        self.anvil, chain_env = start_test_chain(base)
-        self.env = {
-            **chain_env,
-            "DATABASE_URL": self.postgres.url,
-            "REDIS_URL": self.redis_server.url,
-            "MODELS_FILE": str(models_file),
-            "MODELS_DIR": str(MODELS_DIR),
-            "MEDIA_DIR": str(base / "media"),
-            "MEDIA_SECRET": "stack-media-secret",
-            "WEBHOOK_SECRET": "stack-webhook-secret",
-            "OPERATOR_KEYS_SECRET": "stack-operator-keys-secret",
-            # The tests' webhook receivers listen on loopback.
-            "WEBHOOK_ALLOW_PRIVATE": "127.0.0.0/8",
-            "WEBHOOK_TIMEOUT_SECONDS": "3",
-            "WEBHOOK_CONCURRENCY": "4",
-            "WEBHOOK_PER_KEY_CONCURRENCY": "2",
-            "METRICS_REFRESH_SECONDS": "0.5",
-            # Every interval a process keeps time by (heartbeats, the controller's passes
-            # and sweeps) is the production one times this one factor.
-            "TIME_SCALE": str(TIME_SCALE),
-            # Tests poll hard with one key; the limit itself is tested with keys of their own.
-            "RATE_LIMIT_PER_MINUTE": "1000000",
-            "SECRET_KEY": "stack-secret-key",
-            "SYNC_TIMEOUT_SECONDS": "120",
-            "HF_HUB_OFFLINE": "1",
-            **(env or {}),
-        }
-        self.procs: list[subprocess.Popen] = []
-        self.redis = redis_client(self.redis_server.url)
-        upgrade_database(self.postgres.url)
-        # The workers' operator: its own Redis user and key, as `operators create` makes.
-        # Its workers are not paid (no OPERATOR_SECRET): tests/payments runs paid ones.
-        self.operator_env = self.create_operator("stack", STACK_OPERATOR_ADDRESS)
-        self.operator_id = int(self.operator_env["OPERATOR_ID"])
+        # What came up is stopped again when the rest cannot come up (anvil missing, a
+        # migration failing): close() is for a stack that is whole.
+        with contextlib.ExitStack() as started:
+            self.postgres = Postgres(base / "postgres", database="genai_test")
+            started.callback(self.postgres.stop)
+            self.redis_server = Redis(base / "redis")
+            started.callback(self.redis_server.stop)
+            models_file = base / "models.json"
+            models_file.write_text(json.dumps(models))
+            # The chain is always on: anvil in memory, contracts deployed, the gateway funded.
+            self.anvil, chain_env = start_test_chain(base)
+            started.callback(self.anvil.stop)
+            self.env = {
+                **chain_env,
+                "DATABASE_URL": self.postgres.url,
+                "REDIS_URL": self.redis_server.url,
+                "MODELS_FILE": str(models_file),
+                "MODELS_DIR": str(MODELS_DIR),
+                "MEDIA_DIR": str(base / "media"),
+                "MEDIA_SECRET": "stack-media-secret",
+                "WEBHOOK_SECRET": "stack-webhook-secret",
+                "OPERATOR_KEYS_SECRET": "stack-operator-keys-secret",
+                # The tests' webhook receivers listen on loopback.
+                "WEBHOOK_ALLOW_PRIVATE": "127.0.0.0/8",
+                "WEBHOOK_TIMEOUT_SECONDS": "3",
+                "WEBHOOK_CONCURRENCY": "4",
+                "WEBHOOK_PER_KEY_CONCURRENCY": "2",
+                "METRICS_REFRESH_SECONDS": "0.5",
+                # Every interval a process keeps time by (heartbeats, the controller's passes
+                # and sweeps) is the production one times this one factor.
+                "TIME_SCALE": str(TIME_SCALE),
+                # Tests poll hard with one key; the limit itself is tested with keys of their own.
+                "RATE_LIMIT_PER_MINUTE": "1000000",
+                "SECRET_KEY": "stack-secret-key",
+                "SYNC_TIMEOUT_SECONDS": "120",
+                "HF_HUB_OFFLINE": "1",
+                **(env or {}),
+            }
+            self.procs: list[subprocess.Popen] = []
+            self.redis = redis_client(self.redis_server.url)
+            upgrade_database(self.postgres.url)
+            # The workers' operator: its own Redis user and key, as `operators create` makes.
+            # Its workers are not paid (no OPERATOR_SECRET): tests/payments runs paid ones.
+            self.operator_env = self.create_operator("stack", STACK_OPERATOR_ADDRESS)
+            self.operator_id = int(self.operator_env["OPERATOR_ID"])
+            started.pop_all()
 
     def create_operator(self, name: str, address: str) -> dict:
         """A registered operator: the environment of its workers and redeemer."""

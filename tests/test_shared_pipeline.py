@@ -5,12 +5,33 @@ gets its own replies, or its own error."""
 import threading
 import uuid
 
+import redis as redis_lib
 from redis.exceptions import ResponseError
 
 from app.shared_pipeline import SharedPipeline
 from support import wait_for
 
 CONCURRENT = 6
+
+
+class CountingRedis(redis_lib.Redis):
+    """The suite's Redis, through a client that keeps the number of commands each
+    pipeline it made sent in its round trip: what a group cost."""
+
+    def __init__(self, redis):
+        super().__init__(connection_pool=redis.connection_pool)
+        self.round_trips: list[int] = []
+
+    def pipeline(self, transaction=True, shard_hint=None):
+        pipe = super().pipeline(transaction, shard_hint)
+        execute, round_trips = pipe.execute, self.round_trips
+
+        def counted(raise_on_error=True):
+            round_trips.append(len(pipe.command_stack))
+            return execute(raise_on_error)
+
+        pipe.execute = counted
+        return pipe
 
 
 def asked_together(redis, asks: list) -> tuple[list, list, list]:
@@ -52,8 +73,10 @@ def test_requests_asking_at_once_share_a_round_trip_and_get_their_own_replies(st
             pipe.get(f"{prefix}:{i}")
         return commands
 
-    sizes, replies, errors = asked_together(stack.redis, [ask(i) for i in range(CONCURRENT)])
+    redis = CountingRedis(stack.redis)
+    sizes, replies, errors = asked_together(redis, [ask(i) for i in range(CONCURRENT)])
     assert sizes == [1, CONCURRENT - 1]
+    assert redis.round_trips == [2, 2 * (CONCURRENT - 1)]  # one pipeline a group
     assert errors == [None] * CONCURRENT
     assert replies == [[i + 1, str(i + 1).encode()] for i in range(CONCURRENT)]
 
