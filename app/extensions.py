@@ -73,3 +73,8 @@ def media_links(base_url: str):
     from app.store.media import MediaLinks
 
     return MediaLinks(base_url, media(), settings().media_url_ttl_seconds)
+
+
+def input_links():
+    """Links for workers: to the gateway's public address, not the request's Host."""
+    return media_links(settings().public_base_url)

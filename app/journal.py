@@ -10,7 +10,7 @@ import logging
 
 from app import metrics
 from app.api.limits import job_ended
-from app.store import db
+from app.store import db, inputs
 from app.store.jobs import apply_events, insert_deliveries, job_record, webhook_owed
 from app.store.media import MediaLinks, MediaStore
 from app.store.tables import Job
@@ -70,8 +70,17 @@ class Journal:
         for job in finals:
             log.info("job %s recorded %s", job.id, job.status, extra={"job_id": job.id})
             metrics.observe_final(job)
+            self._discard_inputs(job)
         self._observe(finals)
         return statuses
+
+    def _discard_inputs(self, job: Job) -> None:
+        """A final job's kept uploads (app/store/inputs.py) are no one's any more. (A
+        crash just before leaves them behind: garbage, not a job's state.)"""
+        try:
+            inputs.discard(self.media, job.id, inputs.upload_fields(job.pipeline))
+        except OSError:
+            log.warning("could not remove job %s's uploads", job.id, exc_info=True)
 
     def _observe(self, jobs: list[Job]) -> None:
         """Folds the run and load times into the models' estimates (admission). The

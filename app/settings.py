@@ -49,6 +49,9 @@ class Settings:
     sync_timeout_seconds: float = 600.0
     max_job_seconds: int = DEFAULT_MAX_JOB_SECONDS
     upload_limit_bytes: int = 10 * 1024 * 1024
+    # An upload up to this size travels in the job's message; a larger one is kept in the
+    # media store and its worker fetches it by a signed link (app/store/inputs.py).
+    inline_input_max_bytes: int = 64 * 1024
     max_image_side: int = 2048
     max_steps: int = 200
     max_images_per_request: int = 8
@@ -146,6 +149,7 @@ class Settings:
             sync_timeout_seconds=env.float("SYNC_TIMEOUT_SECONDS", d.sync_timeout_seconds),
             max_job_seconds=env.int("MAX_JOB_SECONDS", d.max_job_seconds),
             upload_limit_bytes=env.int("UPLOAD_LIMIT_BYTES", d.upload_limit_bytes),
+            inline_input_max_bytes=env.int("INLINE_INPUT_MAX_BYTES", d.inline_input_max_bytes),
             max_image_side=env.int("MAX_IMAGE_SIDE", d.max_image_side),
             max_steps=env.int("MAX_STEPS", d.max_steps),
             max_images_per_request=env.int("MAX_IMAGES_PER_REQUEST", d.max_images_per_request),

@@ -186,7 +186,7 @@ def check(stack, sessions, accepted: list[str], since: datetime, started: float)
     missing = sorted(set(accepted) - set(made))
     try:
         invariants.assert_jobs_final_exactly_once(sessions, stack.redis, made, timeout=600)
-        invariants.assert_no_orphan_media(sessions, stack.env["MEDIA_DIR"], since=started)
+        invariants.assert_no_orphan_media(sessions, invariants.media_of(stack), since=started)
         violation = f"accepted jobs missing: {missing}" if missing else None
     except (AssertionError, TimeoutError) as exc:
         violation = f"{type(exc).__name__}: {exc}"

@@ -9,6 +9,8 @@ from fractions import Fraction
 
 from sqlalchemy import select
 
+from app.store import inputs
+from app.store.media import MediaStore
 from app.store.tables import Job, JobHistory
 from devstack.stack import wait_for
 from tasks import control
@@ -43,17 +45,27 @@ def assert_jobs_final_exactly_once(sessions, redis, job_ids, timeout: float = 0)
             assert job_id not in control.running(redis)
 
 
-def assert_no_orphan_media(sessions, media_dir, since: float = 0.0) -> None:
+def assert_no_orphan_media(sessions, media: MediaStore, since: float = 0.0) -> None:
     """Every result file (written since `since`, a unix time) belongs to a job's result:
     a retried recording rewrites the same names, and an interrupted write leaves no
-    temporary file (.tmp-*) behind."""
+    temporary file (.tmp-*) behind. Every upload kept for a worker (app/store/inputs.py)
+    belongs to a job not yet final."""
     with sessions() as session:
         referenced = {image["media"] for result in session.scalars(
             select(Job.result).where(Job.result.isnot(None)))
             for image in result.get("images", []) if "media" in image}
-    on_disk = {entry.name for entry in os.scandir(media_dir)
+        unfinished = session.execute(select(Job.id, Job.pipeline)
+                                     .where(Job.status.not_in(FINAL_STATUSES))).all()
+    kept = {name for job_id, pipeline in unfinished
+            for name in inputs.kept_names(media, job_id, pipeline)}
+    on_disk = {entry.name for entry in os.scandir(media.directory)
                if entry.is_file() and entry.stat().st_mtime >= since}
-    assert on_disk <= referenced, on_disk - referenced
+    assert on_disk <= referenced | kept, on_disk - referenced - kept
+
+
+def media_of(stack) -> MediaStore:
+    """The stack's media store, as its processes have it."""
+    return MediaStore(stack.env["MEDIA_DIR"], stack.env["MEDIA_SECRET"])
 
 
 def now() -> float:

@@ -148,12 +148,14 @@ class Stack:
 
     def start_gateway(self, name: str = "gateway", workers: int = 2,
                       env: dict | None = None) -> str:
-        """gunicorn serving create_app(), as the Procfile runs it; returns its base URL."""
+        """gunicorn serving create_app(), as the Procfile runs it; returns its base URL.
+        Its public address is its own (the links to uploads it gives workers)."""
         port = free_port()
-        metrics_dir = {"PROMETHEUS_MULTIPROC_DIR": str(self.base / f"prometheus-{name}")}
+        own = {"PROMETHEUS_MULTIPROC_DIR": str(self.base / f"prometheus-{name}"),
+               "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}/"}
         proc = self.spawn(name, ["-m", "gunicorn", "-c", "gunicorn.conf.py",
                                  "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
-                          {**metrics_dir, **(env or {})})
+                          {**own, **(env or {})})
         wait_for_port(port, timeout=60, proc=proc)
         return f"http://127.0.0.1:{port}"
 

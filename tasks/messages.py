@@ -6,8 +6,18 @@ import json
 from pydantic import BaseModel, Field
 
 
+class InputLink(BaseModel):
+    """An upload too large to travel in the message: where the worker fetches it (the
+    gateway's signed link), and what it must be."""
+
+    url: str
+    size: int
+    sha256: str
+
+
 class JobMessage(BaseModel):
-    """What a worker needs to run a job: no database, no gateway."""
+    """What a worker needs to run a job: no database; no gateway but for fetching the
+    uploads that come as links."""
 
     job_id: str
     pipeline: str
@@ -15,6 +25,7 @@ class JobMessage(BaseModel):
     queue: str
     params: dict
     inputs: dict[str, str] = Field(default_factory=dict)  # name -> base64 bytes
+    input_links: dict[str, InputLink] = Field(default_factory=dict)  # the larger ones
     deadline: float | None = None  # unix time after which the job must not start
     time_limit: float | None = None  # seconds the job may run once started
     enqueued_at: float | None = None

@@ -138,6 +138,6 @@ def pytest_runtest_call(item):
     result = yield
     made = invariants.jobs_since(sessions, since)
     invariants.assert_jobs_final_exactly_once(sessions, stack.redis, made, timeout=120)
-    invariants.assert_no_orphan_media(sessions, stack.env["MEDIA_DIR"], since=started)
+    invariants.assert_no_orphan_media(sessions, invariants.media_of(stack), since=started)
     invariants.assert_nothing_owed_but_successes(sessions, made)
     return result

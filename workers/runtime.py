@@ -14,13 +14,14 @@ import time
 import uuid
 
 import redis as redis_lib
+import requests
 from tqdm import tqdm
 
 from tasks import control, envelope, names
 from tasks.connections import redis_client
 from tasks.control import Claimant, Control
 from tasks.dispatch import outgoing, send_job
-from tasks.messages import JobMessage, SlotStarted, WorkerEvent, decode_bytes
+from tasks.messages import JobMessage, SlotStarted, WorkerEvent
 from tasks.pipelines import pipeline_spec
 from tasks.pipelines.base import InvalidRequest
 from tasks.status import REQUEUED, JobStatus
@@ -28,6 +29,7 @@ from workers import metrics
 from workers.cache import LoadedModel, ModelCache
 from workers.events import EventSender
 from workers.heartbeat import Heartbeat
+from workers.inputs import InputsUnavailable, job_inputs
 from workers.payments import OperatorPayments
 from workers.settings import SlotSettings
 from workers.watch import JobWatch, WatchedJob
@@ -77,6 +79,7 @@ class Runtime:
         self.heartbeat = Heartbeat(self.redis, settings.operator_id, settings.worker_id,
                                    self.describe, settings.heartbeat_interval)
         self.watch = JobWatch(self.redis, self.events.job_event)
+        self.http = requests.Session()  # fetches the uploads the gateway links to
 
     def load_warm(self) -> list[str]:
         """Loads the warm models; returns the queues this slot consumes from the start:
@@ -185,7 +188,12 @@ class Runtime:
         if job.deadline is not None and started > job.deadline:
             return self._event(job, JobStatus.ABORTED,
                                error="The job's deadline passed before it could start.")
-        inputs = {name: decode_bytes(data) for name, data in job.inputs.items()}
+        try:
+            inputs = job_inputs(job, self.http)
+        except InputsUnavailable as exc:
+            log.warning("job %s: %s", job.job_id, exc)
+            return self._event(job, JobStatus.FAILED,
+                               error="The job's uploads could not be fetched from the gateway.")
         params = pipeline_spec(job.pipeline).params(job.params)
         needed = params.request_bytes(inputs, self.settings.request_memory_scale)
         self._check_room(job, needed)

@@ -20,6 +20,7 @@ from app.api.errors import ApiError, ValidationFailed
 from app.api.keys import Key
 from app.api.options import PRIORITIES, JobOptions
 from app.hub import Follow
+from app.store import inputs as store_inputs
 from app.store import jobs
 from app.store.tables import Job
 from tasks.admission import ask_estimates, wait_from
@@ -31,6 +32,7 @@ from tasks.status import FINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 bp = Blueprint("pipelines", __name__)
+FALLBACK_QUEUE = "fallback"  # a job's queue when the fallback gateway ran it
 
 
 def pipeline_view(pipeline: str, schema: type[PipelineRequest]):
@@ -213,13 +215,22 @@ def create_job(job_id, key, pipeline, model_id, req, uploads, options: JobOption
     job.request_hash = fingerprint
     job.webhook_url = options.webhook_url
     job.webhook_events = options.webhook_events
-    message = jobs.job_message(job, {name: u.data for name, u in uploads.items()},
-                               options.deadline, options.time_limit,
-                               PRIORITIES[options.priority], ext.settings().gateway_address)
+    # A job that ran elsewhere (the fallback) keeps its message as a record only: its
+    # uploads stay in it.
+    inline_max = math.inf if queue == FALLBACK_QUEUE else ext.settings().inline_input_max_bytes
+    inline, linked = store_inputs.message_inputs(
+        ext.input_links(), job_id, {name: u.data for name, u in uploads.items()}, inline_max)
+    message = jobs.job_message(job, inline, options.deadline, options.time_limit,
+                               PRIORITIES[options.priority], ext.settings().gateway_address,
+                               linked)
     try:
         ext.new_jobs().insert(job, message, ext.media_links(request.host_url))
     except IntegrityError:
+        store_inputs.discard(ext.media(), job_id, linked)
         return idempotent_job(key, options.idempotency_key, fingerprint), None
+    except Exception:
+        store_inputs.discard(ext.media(), job_id, linked)
+        raise
     return job, message
 
 
@@ -229,6 +240,7 @@ def enqueue_or_withdraw(key: Key, job: Job, message) -> None:
     except Exception:
         log.exception("enqueue of job %s failed", job.id)
         jobs.delete_unqueued(ext.session(), job.id)
+        store_inputs.discard(ext.media(), job.id, message.input_links)
         limits.withdraw_job(ext.redis(), key, job.id)
         raise ApiError(503, "The job queue is unavailable; try again.", {"Retry-After": "5"})
 
@@ -238,7 +250,7 @@ def forwarded(job_id, key, pipeline, model_id, req, uploads, options, fingerprin
     settings = ext.settings()
     _, body = fallback.forward(settings, pipeline, type(req), request, uploads)
     job, _ = create_job(job_id, key, pipeline, model_id, req, uploads, options, fingerprint,
-                        queue="fallback")
+                        queue=FALLBACK_QUEUE)
     job = ext.session().get(Job, job.id)
     jobs.finish_elsewhere(job, settings.fallback_gateway_url, body)
     ext.session().commit()

@@ -20,7 +20,7 @@ from app.store.tables import Job, JobHistory, JobOutbox, WebhookDelivery
 from tasks import control
 from tasks.catalog import Catalog
 from tasks.dispatch import outgoing
-from tasks.messages import ANSWER, TEXT, JobMessage, Output, WorkerEvent, encode_bytes
+from tasks.messages import ANSWER, TEXT, InputLink, JobMessage, Output, WorkerEvent
 from tasks.pipelines import PIPELINES
 from tasks.pipelines.base import render_answer
 from tasks.status import FINAL_STATUSES, REQUEUED, JobStatus
@@ -44,14 +44,16 @@ def new_job(job_id: str, api_key_id: int, pipeline: str, model_id: str, params: 
     return job
 
 
-def job_message(job: Job, inputs: dict[str, bytes], deadline: float | None,
-                time_limit: float, priority: int, sender: str | None) -> JobMessage:
-    """What the worker gets. `sender`: the address the gateway signs tickets with, for
+def job_message(job: Job, inputs: dict[str, str], deadline: float | None,
+                time_limit: float, priority: int, sender: str | None,
+                input_links: dict[str, InputLink] | None = None) -> JobMessage:
+    """What the worker gets: `inputs` in base64, and links to the larger ones
+    (app/store/inputs.py). `sender`: the address the gateway signs tickets with, for
     which the worker's operator writes its ticket params; None when it pays no one."""
     return JobMessage(job_id=job.id, pipeline=job.pipeline, model_id=job.model_id,
                       queue=job.queue, params=job.params, deadline=deadline,
                       time_limit=time_limit, enqueued_at=time.time(), priority=priority,
-                      inputs={k: encode_bytes(v) for k, v in inputs.items()}, sender=sender)
+                      inputs=inputs, input_links=input_links or {}, sender=sender)
 
 
 def insert_new(connection, job: Job, message: JobMessage, links: MediaLinks) -> None:

@@ -2,7 +2,11 @@
 
 The name is unguessable without the secret, and recording a result twice writes the same
 names, so a retried recording never orphans a file. The URLs handed out carry an expiry
-and a signature over (name, expiry): a leaked link stops working."""
+and a signature over (name, expiry): a leaked link stops working.
+
+A queued job's large uploads live here too, named by an HMAC of (job, field), until the
+job is final: its worker fetches them by a signed link (app/store/inputs.py), so that
+they cross neither the broker nor the job's outbox row."""
 
 import hashlib
 import hmac
@@ -18,7 +22,8 @@ from tasks.messages import ANSWER, TEXT
 EXTENSIONS = {"image/png": ".png", "video/mp4": ".mp4", "image/jpeg": ".jpg",
               "application/json": ".json", "audio/wav": ".wav"}
 CONTENT_TYPES = {ext: ctype for ctype, ext in EXTENSIONS.items()}
-_NAME = re.compile(r"^[0-9a-f]{48}\.(png|mp4|jpg|json|wav)$")
+INPUT_SUFFIX = ".in"  # an upload kept for its worker: its bytes as the client sent them
+_NAME = re.compile(r"^[0-9a-f]{48}\.(png|mp4|jpg|json|wav|in)$")
 
 
 class MediaStore:
@@ -39,6 +44,17 @@ class MediaStore:
         digest = hmac.new(self.secret, f"{job_id}/{index}".encode(), hashlib.sha256)
         return digest.hexdigest()[:48] + EXTENSIONS[content_type]
 
+    def input_name(self, job_id: str, field: str) -> str:
+        digest = hmac.new(self.secret, f"input/{job_id}/{field}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:48] + INPUT_SUFFIX
+
+    def discard(self, name: str) -> None:
+        """The file gone, if it was there."""
+        try:
+            os.unlink(self.directory / name)
+        except FileNotFoundError:
+            pass
+
     def put(self, name: str, data: bytes) -> None:
         """Atomic: a reader sees the whole file or none."""
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
@@ -54,7 +70,7 @@ class MediaStore:
 
     @staticmethod
     def content_type(name: str) -> str:
-        return CONTENT_TYPES[Path(name).suffix]
+        return CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
 
     def signature(self, name: str, expires: int) -> str:
         return hmac.new(self.secret, f"url/{name}/{expires}".encode(),

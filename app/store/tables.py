@@ -97,9 +97,10 @@ class Job(Base):
 
 
 class JobOutbox(Base):
-    """A job's message (inputs included), written in the transaction that makes the job
-    and kept until the job is final: whatever happens between the commit and the
-    publish, the controller can publish it, and requeue a lost attempt from it."""
+    """A job's message (its small uploads in it, links to the others), written in the
+    transaction that makes the job and kept until the job is final: whatever happens
+    between the commit and the publish, the controller can publish it, and requeue a
+    lost attempt from it."""
 
     __tablename__ = "job_outbox"
 
