@@ -13,6 +13,9 @@ under a single fault, and what the sweep does:
 - decided in Redis by the gateway (canceled, aborted, failed) but not yet in the
   database (the database was away): recorded now.
 
+Two things a crash leaves behind are mended too: a key's fair share still counting jobs
+that ended, and uploads kept for jobs that ended (app/store/inputs.py).
+
 A job claimed by a worker that is gone is the reaper's (app/controller.py). So every
 accepted job is final within its wait, its time limit (at most MAX_JOB_SECONDS) and the
 grace, whatever single fault happens."""
@@ -52,13 +55,14 @@ class Sweeper:
     def sweep(self) -> dict[str, int]:
         """One pass; returns how many jobs each kind of repair touched."""
         done = {"published": 0, "republished": 0, "aborted": 0, "timed_out": 0,
-                "recorded": 0, "failed": 0, "shares": 0}
+                "recorded": 0, "failed": 0, "shares": 0, "uploads": 0}
         for job_id, queue, pipeline in self._unfinished():
             found = control.read(self.redis, job_id)
             repair = self._repair(job_id, queue, pipeline, found)
             if repair:
                 done[repair] += 1
         done["shares"] = self._mend_shares()
+        done["uploads"] = self._mend_uploads()
         if any(done.values()):
             log.info("sweep: %s", done)
         return done
@@ -122,6 +126,22 @@ class Sweeper:
             if gone:
                 mended += self.redis.zrem(key, *gone)
         return mended
+
+    def _mend_uploads(self) -> int:
+        """Removes the uploads kept for jobs that ended, or were never made, while a crash
+        kept them from being removed (app/store/inputs.py)."""
+        media = self.journal.media
+        old = media.inputs_before(time.time() - self.grace)
+        if not old:
+            return 0
+        with self.sessions() as session:
+            alive = set(session.scalars(select(Job.id).where(
+                Job.id.in_(set(old.values())),
+                Job.status.in_([JobStatus.QUEUED, JobStatus.STARTED]))))
+        gone = [name for name, job_id in old.items() if job_id not in alive]
+        for name in gone:
+            media.discard(name)
+        return len(gone)
 
     def _queue_empty(self, queue: str, pipeline: str) -> bool:
         return queues.depth(self.redis, queue) == 0 and \

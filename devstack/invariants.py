@@ -58,7 +58,8 @@ def assert_no_orphan_media(sessions, media: MediaStore, since: float = 0.0) -> N
                                      .where(Job.status.not_in(FINAL_STATUSES))).all()
     kept = {name for job_id, pipeline in unfinished
             for name in inputs.kept_names(media, job_id, pipeline)}
-    on_disk = {entry.name for entry in os.scandir(media.directory)
+    on_disk = {entry.name for folder in (media.directory, media.inputs)
+               for entry in os.scandir(folder)
                if entry.is_file() and entry.stat().st_mtime >= since}
     assert on_disk <= referenced | kept, on_disk - referenced - kept
 

@@ -10,6 +10,8 @@ import io
 import json
 import os
 import threading
+import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -106,20 +108,57 @@ def test_a_large_upload_travels_as_a_link_and_the_worker_runs_on_its_bytes(
     assert not kept.exists()  # no one's once the job is final
 
 
-def test_a_small_upload_stays_in_the_message(http, linking_gateway, auth, stack):
-    image = Image.new("RGB", (16, 16), "red")
+def small_png() -> bytes:
     out = io.BytesIO()
-    image.save(out, format="PNG")
-    assert len(out.getvalue()) <= INLINE_MAX
+    Image.new("RGB", (16, 16), "red").save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_small_upload_stays_in_the_message(http, linking_gateway, auth, stack):
+    image = small_png()
+    assert len(image) <= INLINE_MAX
     set_consuming(stack, WORKER, QUEUE, False)
     try:
-        job_id = submit(http, linking_gateway, auth, out.getvalue())
+        job_id = submit(http, linking_gateway, auth, image)
         _, message = queued_message(stack.redis, job_id)
     finally:
         set_consuming(stack, WORKER, QUEUE, True)
     assert message["input_links"] == {}
-    assert base64.b64decode(message["inputs"]["image"]) == out.getvalue()
+    assert base64.b64decode(message["inputs"]["image"]) == image
     assert final(http, linking_gateway, auth, job_id)["status"] == "succeeded"
+
+
+def test_the_sweep_removes_uploads_a_crash_left_behind_and_keeps_those_of_waiting_jobs(
+        http, linking_gateway, auth, stack, controller):
+    """A crash between a job's final commit and the removal of its uploads, or between
+    keeping an upload and committing its job, leaves the file; the controller's sweep
+    removes it once it is older than the grace, and never one of a job still waiting."""
+    media = invariants.media_of(stack)
+    hour_ago = time.time() - 3600
+    ended = final(http, linking_gateway, auth, submit(http, linking_gateway, auth, small_png()))
+    set_consuming(stack, WORKER, QUEUE, False)
+    try:
+        waiting = submit(http, linking_gateway, auth, noise_png(64, 48))
+        waiting_upload = media.path(media.input_name(waiting, "image"))
+        left = {}
+        for job_id in (str(uuid.uuid4()), ended["id"]):
+            name = media.input_name(job_id, "image")
+            media.put(name, b"left behind")
+            left[job_id] = media.path(name)
+        young = media.input_name(str(uuid.uuid4()), "image")  # its job is being written
+        media.put(young, b"not yet committed")
+        for path in (waiting_upload, *left.values()):
+            os.utime(path, (hour_ago, hour_ago))
+        in_a_while = time.time() + 600  # younger than the grace however long the wait
+        os.utime(media.path(young), (in_a_while, in_a_while))
+        wait_for(lambda: not any(path.exists() for path in left.values()), timeout=60,
+                 what="the sweep to remove the uploads of jobs that ended")
+        assert waiting_upload.exists() and media.path(young) is not None
+    finally:
+        set_consuming(stack, WORKER, QUEUE, True)
+    assert final(http, linking_gateway, auth, waiting)["status"] == "succeeded"
+    assert not waiting_upload.exists()
+    media.discard(young)
 
 
 # -- the worker's side, against a server on loopback ----------------------------------------

@@ -6,8 +6,9 @@ few KB.
 
 The link names the gateway's public address (PUBLIC_BASE_URL), never the address a
 client named in its request's Host: a worker fetches what the link says. A kept upload
-is named by an HMAC of (job, field) (MediaStore.input_name), so whoever ends the job
-finds it again (discard)."""
+is named by its job's id and an HMAC of (job, field) (MediaStore.input_name): whoever
+ends the job finds it again (discard), and the controller's sweep removes what a crash
+left of a job that ended (app/sweeper.py)."""
 
 from __future__ import annotations
 

@@ -4,9 +4,10 @@ The name is unguessable without the secret, and recording a result twice writes 
 names, so a retried recording never orphans a file. The URLs handed out carry an expiry
 and a signature over (name, expiry): a leaked link stops working.
 
-A queued job's large uploads live here too, named by an HMAC of (job, field), until the
-job is final: its worker fetches them by a signed link (app/store/inputs.py), so that
-they cross neither the broker nor the job's outbox row."""
+A queued job's large uploads live here too, in inputs/, until the job is final: its
+worker fetches them by a signed link (app/store/inputs.py), so that they cross neither
+the broker nor the job's outbox row. Their names are the job's id and an HMAC of (job,
+field): unguessable, and a sweep can tell whose each is."""
 
 import hashlib
 import hmac
@@ -23,7 +24,9 @@ EXTENSIONS = {"image/png": ".png", "video/mp4": ".mp4", "image/jpeg": ".jpg",
               "application/json": ".json", "audio/wav": ".wav"}
 CONTENT_TYPES = {ext: ctype for ctype, ext in EXTENSIONS.items()}
 INPUT_SUFFIX = ".in"  # an upload kept for its worker: its bytes as the client sent them
-_NAME = re.compile(r"^[0-9a-f]{48}\.(png|mp4|jpg|json|wav|in)$")
+INPUTS_DIR = "inputs"  # apart from the results, so that a sweep lists only these
+_NAME = re.compile(r"^[0-9a-f]{48}\.(png|mp4|jpg|json|wav)$")
+_INPUT_NAME = re.compile(r"^([0-9a-f-]{36})-[0-9a-f]{48}\.in$")
 
 
 class MediaStore:
@@ -31,8 +34,9 @@ class MediaStore:
         if not secret:
             raise ValueError("MEDIA_SECRET must be set")
         self.directory = Path(directory)
+        self.inputs = self.directory / INPUTS_DIR
         self.secret = secret.encode()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.inputs.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
     def accepts(content_type: str) -> bool:
@@ -46,27 +50,39 @@ class MediaStore:
 
     def input_name(self, job_id: str, field: str) -> str:
         digest = hmac.new(self.secret, f"input/{job_id}/{field}".encode(), hashlib.sha256)
-        return digest.hexdigest()[:48] + INPUT_SUFFIX
+        return f"{job_id}-{digest.hexdigest()[:48]}{INPUT_SUFFIX}"
+
+    def inputs_before(self, when: float) -> dict[str, str]:
+        """The kept uploads last written before `when` (unix time): name -> job id."""
+        kept = {}
+        for entry in os.scandir(self.inputs):
+            if (found := _INPUT_NAME.match(entry.name)) and entry.stat().st_mtime < when:
+                kept[entry.name] = found.group(1)
+        return kept
 
     def discard(self, name: str) -> None:
         """The file gone, if it was there."""
         try:
-            os.unlink(self.directory / name)
+            os.unlink(self._file(name))
         except FileNotFoundError:
             pass
 
     def put(self, name: str, data: bytes) -> None:
         """Atomic: a reader sees the whole file or none."""
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        target = self._file(name)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, self.directory / name)
+        os.replace(tmp, target)
 
     def path(self, name: str) -> Path | None:
-        if not _NAME.match(name):
+        if not (_NAME.match(name) or _INPUT_NAME.match(name)):
             return None
-        path = self.directory / name
+        path = self._file(name)
         return path if path.is_file() else None
+
+    def _file(self, name: str) -> Path:
+        return self.inputs / name if name.endswith(INPUT_SUFFIX) else self.directory / name
 
     @staticmethod
     def content_type(name: str) -> str:
