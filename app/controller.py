@@ -100,6 +100,8 @@ class Controller:
                     last_sweep = time.monotonic()
             except (redis_lib.RedisError, SQLAlchemyError):
                 log.warning("controller pass failed; trying again", exc_info=True)
+            except Exception:  # a bug in one step must not stop the reaper and the sweep
+                log.exception("controller pass failed; trying again")
 
 
 def make_controller(settings: Settings) -> Controller:

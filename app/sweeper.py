@@ -131,16 +131,20 @@ class Sweeper:
         """Removes the uploads kept for jobs that ended, or were never made, while a crash
         kept them from being removed (app/store/inputs.py)."""
         media = self.journal.media
-        old = media.inputs_before(time.time() - self.grace)
-        if not old:
+        try:
+            old = media.inputs_before(time.time() - self.grace)
+            if not old:
+                return 0
+            with self.sessions() as session:
+                alive = set(session.scalars(select(Job.id).where(
+                    Job.id.in_(set(old.values())),
+                    Job.status.in_([JobStatus.QUEUED, JobStatus.STARTED]))))
+            gone = [name for name, job_id in old.items() if job_id not in alive]
+            for name in gone:
+                media.discard(name)
+        except OSError:  # the store away (a full disk, a mount gone): the next pass
+            log.warning("could not mend the kept uploads", exc_info=True)
             return 0
-        with self.sessions() as session:
-            alive = set(session.scalars(select(Job.id).where(
-                Job.id.in_(set(old.values())),
-                Job.status.in_([JobStatus.QUEUED, JobStatus.STARTED]))))
-        gone = [name for name, job_id in old.items() if job_id not in alive]
-        for name in gone:
-            media.discard(name)
         return len(gone)
 
     def _queue_empty(self, queue: str, pipeline: str) -> bool:

@@ -136,29 +136,50 @@ def test_the_sweep_removes_uploads_a_crash_left_behind_and_keeps_those_of_waitin
     media = invariants.media_of(stack)
     hour_ago = time.time() - 3600
     ended = final(http, linking_gateway, auth, submit(http, linking_gateway, auth, small_png()))
+    young = media.input_name(str(uuid.uuid4()), "image")  # its job is being written
+    left = {job_id: media.input_name(job_id, "image") for job_id in (str(uuid.uuid4()),
+                                                                      ended["id"])}
     set_consuming(stack, WORKER, QUEUE, False)
     try:
         waiting = submit(http, linking_gateway, auth, noise_png(64, 48))
         waiting_upload = media.path(media.input_name(waiting, "image"))
-        left = {}
-        for job_id in (str(uuid.uuid4()), ended["id"]):
-            name = media.input_name(job_id, "image")
+        for name in (*left.values(), young):
             media.put(name, b"left behind")
-            left[job_id] = media.path(name)
-        young = media.input_name(str(uuid.uuid4()), "image")  # its job is being written
-        media.put(young, b"not yet committed")
-        for path in (waiting_upload, *left.values()):
-            os.utime(path, (hour_ago, hour_ago))
+        for name in (waiting_upload.name, *left.values()):
+            os.utime(media.path(name), (hour_ago, hour_ago))
         in_a_while = time.time() + 600  # younger than the grace however long the wait
         os.utime(media.path(young), (in_a_while, in_a_while))
-        wait_for(lambda: not any(path.exists() for path in left.values()), timeout=60,
+        wait_for(lambda: not any(media.path(name) for name in left.values()), timeout=60,
                  what="the sweep to remove the uploads of jobs that ended")
         assert waiting_upload.exists() and media.path(young) is not None
     finally:
         set_consuming(stack, WORKER, QUEUE, True)
+        for name in (*left.values(), young):  # whatever happened: no file for later tests
+            media.discard(name)
     assert final(http, linking_gateway, auth, waiting)["status"] == "succeeded"
     assert not waiting_upload.exists()
-    media.discard(young)
+
+
+@pytest.mark.fault
+def test_the_sweep_outlives_a_media_store_that_is_away(stack, controller):
+    """A sweep pass that cannot list the kept uploads (the store's folder gone: a mount
+    lost) says so and goes on: the controller's later passes still sweep."""
+    media = invariants.media_of(stack)
+    aside = f"{media.directory}.aside"
+    os.rename(media.directory, aside)
+    open(media.directory, "w").close()  # a file where the folder was: nothing lists
+    try:
+        wait_for(lambda: "could not mend the kept uploads" in stack.log("controller"),
+                 timeout=60, what="a sweep pass to meet the store away")
+    finally:
+        os.remove(media.directory)
+        os.rename(aside, media.directory)
+    orphan = media.input_name(str(uuid.uuid4()), "image")
+    media.put(orphan, b"left behind")
+    hour_ago = time.time() - 3600
+    os.utime(media.path(orphan), (hour_ago, hour_ago))
+    wait_for(lambda: media.path(orphan) is None, timeout=60,
+             what="the controller to sweep again")
 
 
 # -- the worker's side, against a server on loopback ----------------------------------------

@@ -56,7 +56,13 @@ class MediaStore:
         """The kept uploads last written before `when` (unix time): name -> job id."""
         kept = {}
         for entry in os.scandir(self.inputs):
-            if (found := _INPUT_NAME.match(entry.name)) and entry.stat().st_mtime < when:
+            if not (found := _INPUT_NAME.match(entry.name)):
+                continue
+            try:
+                written = entry.stat().st_mtime
+            except FileNotFoundError:  # its job ended since the listing
+                continue
+            if written < when:
                 kept[entry.name] = found.group(1)
         return kept
 
