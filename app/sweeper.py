@@ -119,9 +119,7 @@ class Sweeper:
             old = [m.decode() for m in self.redis.zrangebyscore(key, "-inf", cutoff)]
             if not old:
                 continue
-            with self.sessions() as session:
-                alive = set(session.scalars(select(Job.id).where(
-                    Job.id.in_(old), Job.status.in_([JobStatus.QUEUED, JobStatus.STARTED]))))
+            alive = self._unfinished_among(old)
             gone = [job_id for job_id in old if job_id not in alive]
             if gone:
                 mended += self.redis.zrem(key, *gone)
@@ -135,10 +133,7 @@ class Sweeper:
             old = media.inputs_before(time.time() - self.grace)
             if not old:
                 return 0
-            with self.sessions() as session:
-                alive = set(session.scalars(select(Job.id).where(
-                    Job.id.in_(set(old.values())),
-                    Job.status.in_([JobStatus.QUEUED, JobStatus.STARTED]))))
+            alive = self._unfinished_among(set(old.values()))
             gone = [name for name, job_id in old.items() if job_id not in alive]
             for name in gone:
                 media.discard(name)
@@ -146,6 +141,12 @@ class Sweeper:
             log.warning("could not mend the kept uploads", exc_info=True)
             return 0
         return len(gone)
+
+    def _unfinished_among(self, job_ids) -> set[str]:
+        """Those of the jobs that are queued or running (not final, and made)."""
+        with self.sessions() as session:
+            return set(session.scalars(select(Job.id).where(
+                Job.id.in_(job_ids), Job.status.in_([JobStatus.QUEUED, JobStatus.STARTED]))))
 
     def _queue_empty(self, queue: str, pipeline: str) -> bool:
         return queues.depth(self.redis, queue) == 0 and \

@@ -225,12 +225,11 @@ def create_job(job_id, key, pipeline, model_id, req, uploads, options: JobOption
                                linked)
     try:
         ext.new_jobs().insert(job, message, ext.media_links(request.host_url))
-    except IntegrityError:
+    except Exception as exc:  # not committed: its kept uploads are no one's
         store_inputs.discard(ext.media(), job_id, linked)
+        if not isinstance(exc, IntegrityError):
+            raise
         return idempotent_job(key, options.idempotency_key, fingerprint), None
-    except Exception:
-        store_inputs.discard(ext.media(), job_id, linked)
-        raise
     return job, message
 
 

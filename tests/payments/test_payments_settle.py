@@ -20,13 +20,13 @@ from app.settler import policy
 from app.store import ledger
 from app.store.db import transaction
 from app.store.jobs import apply_event, new_job
-from app.store.media import MediaStore
 from app.store.tables import ApiKey
 from chain.bounds import read_sender_view
 from chain.broker import TicketBroker
 from chain.payment import Payment
 from chain.recipient import Recipient
 from chain.validator import TicketValidator
+from devstack import invariants
 from devstack.chain import DEV_TICKET_EV
 from devstack.devchain import DEV_ROUND_LENGTH
 from devstack.stack import wait_for
@@ -107,7 +107,7 @@ def owe(stack, sessions):
         session.flush()
         key_id = key.id
     catalog = Catalog.load(stack.env["MODELS_FILE"])
-    media = MediaStore(stack.env["MEDIA_DIR"], stack.env["MEDIA_SECRET"])
+    media = invariants.media_of(stack)
 
     def make(operator, params: dict | None = None, status: str = "succeeded", payee: str | None = "") -> str:
         """`operator`: the registered operator whose worker ran it; `payee`: what its
